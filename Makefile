@@ -1,0 +1,43 @@
+# Level 2: `make run` serves the dashboard, `make test` runs the whole suite.
+# Both install what they need into .venv first; only Python >= 3.12 is required.
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint bench bench-scan stop clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "Level 2 needs Python >= 3.12 (python3.12 or python3.13 on PATH)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python manage.py migrate --no-input
+	@echo "Level 2 on http://127.0.0.1:8000 (Ctrl-C stops web, worker, beat and the demo store)."
+	@echo "First admin user: $(BIN)/python manage.py createsuperuser"
+	$(BIN)/honcho --procfile Procfile start $(if $(LEVEL2_METADATA_URL),web worker beat,)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+bench bench-scan: install
+	$(BIN)/python -m bench.scan
+
+# Stops the embedded PostgreSQL and Redis (they otherwise stay up between commands).
+stop: install
+	$(BIN)/python -m level2.embedded stop
+
+clean: stop
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""The inversion work on an OP (queue, transfers, reports, publishing) lands here."""

@@ -1,0 +1,3 @@
+from level2.celery import app as celery_app
+
+__all__ = ["celery_app"]

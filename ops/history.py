@@ -1,0 +1,127 @@
+"""The one function that appends to an OP's history.
+
+It locks the OP row, reads the current state, checks the transition against
+``ops.states.TRANSITION_TABLE`` and inserts the event. Nothing else writes ProgramEvent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from ops.models import ObservingProgram, ProgramEvent
+from ops.states import RETRY_STATE_AFTER_FAILED_STEP, TRANSITION_TABLE, ActorKind, State
+
+
+class TransitionError(Exception):
+    """A state change that the transition table does not allow."""
+
+
+class StaleStateError(TransitionError):
+    """The OP is no longer in the state the caller saw: someone else acted first."""
+
+    def __init__(self, message: str, *, current: ProgramEvent | None):
+        super().__init__(message)
+        self.current = current
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    user: AbstractBaseUser | None = None
+
+
+def _describe(event: ProgramEvent) -> str:
+    return f"{event.to_state} since {event.created_at:%Y-%m-%d %H:%M} UTC by {event.actor_label}"
+
+
+def _check(current: ProgramEvent | None, target: State, actor: Actor) -> None:
+    source = State(current.to_state) if current else None
+    if source == target:
+        return  # an information event: anyone allowed to act may add one
+    rule = TRANSITION_TABLE.get((source, target))
+    if rule is None:
+        raise TransitionError(f"An observing program cannot go from {source or 'nothing'} to {target}.")
+    if actor.kind not in rule.by:
+        allowed = ", ".join(sorted(rule.by))
+        raise TransitionError(f"Only {allowed} may move a program from {source} to {target}.")
+    if source == State.ERROR and current is not None:
+        retry = RETRY_STATE_AFTER_FAILED_STEP.get(State(current.from_state))
+        if target != retry:
+            raise TransitionError(f"A failed {current.from_state} step is retried from {retry}.")
+    if source == State.ARCHIVED and current is not None and target != current.from_state:
+        raise TransitionError(f"An archived program goes back to {current.from_state} only.")
+
+
+@dataclass(frozen=True)
+class EventRequest:
+    """One requested state change of one OP (see ``record_events``)."""
+
+    program_id: str
+    to_state: State
+    details: dict[str, Any] = field(default_factory=dict)
+    expected_state: State | None = None
+
+
+def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[ProgramEvent]:
+    """Append events to the histories of several OPs at once, all or none.
+
+    Each request is checked against the OP's current state under a row lock (rows are
+    locked in id order, so concurrent callers cannot deadlock). ``expected_state`` makes a
+    request conditional: when another actor moved the OP first, StaleStateError says who
+    and when, and nothing is written.
+    """
+    if not requests:
+        return []
+    with transaction.atomic():
+        programs = {
+            program.pk: program
+            for program in ObservingProgram.objects.select_for_update(of=("self",))
+            .select_related("current_event__actor_user")
+            .filter(pk__in={request.program_id for request in requests})
+            .order_by("pk")
+        }
+        events = []
+        for request in requests:
+            program = programs.get(request.program_id)
+            if program is None:
+                raise TransitionError(f"There is no observing program {request.program_id}.")
+            current = program.current_event
+            expected = request.expected_state
+            if expected is not None and (current is None or current.to_state != expected):
+                taken = f"it is {_describe(current)}" if current else "it has no state yet"
+                raise StaleStateError(
+                    f"{program.pk} is no longer {expected}: {taken}.", current=current
+                )
+            _check(current, State(request.to_state), actor)
+            event = ProgramEvent(
+                program=program,
+                from_state=current.to_state if current else "",
+                to_state=request.to_state,
+                actor_kind=actor.kind,
+                actor_user=actor.user,
+                details=request.details,
+            )
+            # A later request for the same OP in this batch starts from this event.
+            program.current_event = event
+            events.append(event)
+        ProgramEvent.objects.bulk_create(events, batch_size=2000)
+        ObservingProgram.objects.bulk_update(programs.values(), ["current_event"], batch_size=2000)
+        return events
+
+
+def record_event(
+    *,
+    program_id: str,
+    to_state: State,
+    actor: Actor,
+    details: dict[str, Any] | None = None,
+    expected_state: State | None = None,
+) -> ProgramEvent:
+    """Append one event to an OP's history and make it the current state."""
+    request = EventRequest(program_id, to_state, details or {}, expected_state)
+    return record_events(requests=[request], actor=actor)[0]

@@ -1,0 +1,234 @@
+"""What the data center has (proposals … datasets), the scans that read it, and OP history."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from ops.states import ActorKind, State
+
+_KEY_NUMBERS = re.compile(r"^[a-z]+_(\d+)_(\d+)$")
+
+
+def key_numbers(key: str) -> tuple[int, int]:
+    """(cycle, n) of ``pid_2_10`` / ``eid_2_10``, so that keys sort numerically."""
+    match = _KEY_NUMBERS.match(key)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
+
+
+class Proposal(models.Model):
+    id = models.CharField(primary_key=True, max_length=64)
+    cycle = models.PositiveIntegerField(default=0)
+    number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["cycle", "number"]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def save(self, *args, **kwargs):
+        self.cycle, self.number = key_numbers(self.id)
+        super().save(*args, **kwargs)
+
+
+class Experiment(models.Model):
+    id = models.CharField(primary_key=True, max_length=64)
+    cycle = models.PositiveIntegerField(default=0)
+    number = models.PositiveIntegerField(default=0)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["cycle", "number"]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def save(self, *args, **kwargs):
+        self.cycle, self.number = key_numbers(self.id)
+        super().save(*args, **kwargs)
+
+
+class ObservingProgram(models.Model):
+    """The unit of work. Its state is its newest ProgramEvent (``current_event``)."""
+
+    id = models.CharField(primary_key=True, max_length=128)
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="programs")
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.PROTECT, related_name="programs", null=True, blank=True
+    )
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    # Newest createDate among the OP's datasets: the OP settles LEVEL2_SETTLE_DAYS after it.
+    newest_dataset_created_at = models.DateTimeField(null=True, blank=True)
+    dataset_count = models.PositiveIntegerField(default=0)
+    # Kept by ops.history.record_event in the same transaction as each insert, so that
+    # pages read the state of 20,000 OPs with one join instead of a per-row subquery.
+    current_event = models.OneToOneField(
+        "ProgramEvent", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["newest_dataset_created_at"], name="op_newest_created_idx"),
+            models.Index(fields=["-first_seen_at", "id"], name="op_list_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def state(self) -> State | None:
+        return State(self.current_event.to_state) if self.current_event_id else None
+
+    def settles_at(self) -> datetime | None:
+        if self.newest_dataset_created_at is None:
+            return None
+        return self.newest_dataset_created_at + timedelta(days=settings.LEVEL2_SETTLE_DAYS)
+
+
+class InstrumentProgram(models.Model):
+    id = models.CharField(primary_key=True, max_length=128)
+    program = models.ForeignKey(
+        ObservingProgram, on_delete=models.PROTECT, related_name="instrument_programs"
+    )
+    instrument = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.instrument})"
+
+
+class Dataset(models.Model):
+    """One Level 1 dataset: typed columns for what rules and pages use, and the raw record."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    instrument_program = models.ForeignKey(
+        InstrumentProgram, on_delete=models.PROTECT, related_name="datasets"
+    )
+    program = models.ForeignKey(ObservingProgram, on_delete=models.PROTECT, related_name="datasets")
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="datasets")
+    experiment_id_text = models.CharField("experiment id", max_length=64, blank=True)
+    instrument_name = models.CharField(max_length=32)
+    create_date = models.DateTimeField()
+    update_date = models.DateTimeField()
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    bounding_box = models.CharField(max_length=200, blank=True)
+    stokes_parameters = models.CharField(max_length=16, blank=True)
+    wavelength_min = models.FloatField(null=True, blank=True)
+    wavelength_max = models.FloatField(null=True, blank=True)
+    spectral_lines = ArrayField(models.CharField(max_length=64), null=True, blank=True)
+    frame_count = models.PositiveIntegerField(default=0)
+    health_good = models.PositiveIntegerField(default=0)
+    gos_open = models.PositiveIntegerField(default=0)
+    ao_locked = models.PositiveIntegerField(default=0)
+    light_level = models.JSONField(null=True, blank=True)
+    fried_parameter = models.JSONField(null=True, blank=True)
+    polarimetric_accuracy = models.JSONField(null=True, blank=True)
+    exposure_time = models.FloatField(null=True, blank=True)
+    dataset_size = models.BigIntegerField(null=True, blank=True)
+    is_embargoed = models.BooleanField(default=False)
+    embargo_end_date = models.DateTimeField(null=True, blank=True)
+    bucket = models.CharField(max_length=64, blank=True)
+    product_id = models.CharField(max_length=128, blank=True)
+    browse_movie_url = models.URLField(max_length=500, blank=True)
+    raw = models.JSONField()
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    # Set when the store stops listing the dataset; it is never deleted here.
+    vanished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Scan(models.Model):
+    """One run of the scanner, with its counts and progress."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "schedule"
+        BUTTON = "button", "Scan now"
+        COMMAND = "command", "command line"
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
+    trigger = models.CharField(max_length=16, choices=Trigger, default=Trigger.COMMAND)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    proposals_total = models.PositiveIntegerField(default=0)
+    proposals_done = models.PositiveIntegerField(default=0)
+    new_count = models.PositiveIntegerField(default=0)
+    changed_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    vanished_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"scan {self.pk} ({self.status})"
+
+    @property
+    def duration(self) -> timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+class ScanError(models.Model):
+    """An error of one scan, with the record (dataset, proposal or request) it concerns."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="errors")
+    record = models.CharField(max_length=200, blank=True)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.record}: {self.message}"
+
+
+class ProgramEvent(models.Model):
+    """Append-only history of OP states; the database rejects UPDATE, DELETE and TRUNCATE.
+
+    Written only by ``ops.history.record_event``.
+    """
+
+    # Indexed by event_program_newest_idx below.
+    program = models.ForeignKey(
+        ObservingProgram, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
+    from_state = models.CharField(max_length=16, choices=State, blank=True)
+    to_state = models.CharField(max_length=16, choices=State)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["program", "-id"], name="event_program_newest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.program_id}: {self.from_state or '∅'} → {self.to_state}"
+
+    @property
+    def is_information(self) -> bool:
+        return self.from_state == self.to_state
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor_user.get_username() if self.actor_user_id else self.get_actor_kind_display()
