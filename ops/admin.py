@@ -79,8 +79,17 @@ class ScanErrorInline(admin.TabularInline):
 
 @admin.register(Scan)
 class ScanAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "trigger", "started_at", "finished_at", "new_count",
-                    "changed_count", "vanished_count", "error_count"]
+    list_display = [
+        "id",
+        "status",
+        "trigger",
+        "started_at",
+        "finished_at",
+        "new_count",
+        "changed_count",
+        "vanished_count",
+        "error_count",
+    ]
     list_filter = ["status", "trigger"]
     inlines = [ScanErrorInline]
 

@@ -94,9 +94,7 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[Pro
             expected = request.expected_state
             if expected is not None and (current is None or current.to_state != expected):
                 taken = f"it is {_describe(current)}" if current else "it has no state yet"
-                raise StaleStateError(
-                    f"{program.pk} is no longer {expected}: {taken}.", current=current
-                )
+                raise StaleStateError(f"{program.pk} is no longer {expected}: {taken}.", current=current)
             _check(current, State(request.to_state), actor)
             event = ProgramEvent(
                 program=program,

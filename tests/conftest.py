@@ -5,8 +5,14 @@ from tests.factories import UserFactory
 
 # Tables that tests with committed data (threads, separate connections) fill.
 COMMITTED_TABLES = [
-    "ops_programevent", "ops_observingprogram", "ops_instrumentprogram", "ops_dataset",
-    "ops_proposal", "ops_experiment", "ops_scanerror", "ops_scan",
+    "ops_programevent",
+    "ops_observingprogram",
+    "ops_instrumentprogram",
+    "ops_dataset",
+    "ops_proposal",
+    "ops_experiment",
+    "ops_scanerror",
+    "ops_scan",
 ]
 
 

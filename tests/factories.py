@@ -61,9 +61,7 @@ class ObservingProgramFactory(factory.django.DjangoModelFactory):
     id = factory.Sequence(lambda n: f"eid_2_{n + 1}_opTest_R001.{80000 + n}.13964206")
     proposal = factory.SubFactory(ProposalFactory)
     experiment = factory.SubFactory(ExperimentFactory)
-    newest_dataset_created_at = factory.LazyFunction(
-        lambda: dt.datetime(2025, 4, 2, 22, 24, tzinfo=dt.UTC)
-    )
+    newest_dataset_created_at = factory.LazyFunction(lambda: dt.datetime(2025, 4, 2, 22, 24, tzinfo=dt.UTC))
 
 
 class InstrumentProgramFactory(factory.django.DjangoModelFactory):

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 def test_first_event_makes_an_op_discovered():
     program = ObservingProgramFactory()
     event = record_event(
-        program_id=program.pk, to_state=State.DISCOVERED, actor=Actor(ActorKind.SCANNER),
+        program_id=program.pk,
+        to_state=State.DISCOVERED,
+        actor=Actor(ActorKind.SCANNER),
         details={"dataset_count": 3},
     )
     program.refresh_from_db()
