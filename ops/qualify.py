@@ -1,0 +1,439 @@
+"""The qualification rules (DESIGN.md, "Qualification rules"): pure functions from dataset
+values to a report. Nothing here touches the database: ops.qualification reads the Dataset
+rows and hands the rules ``DatasetValues``.
+
+The report is plain JSON (dicts, lists, strings, numbers, booleans, None) in a fixed order,
+so that "the report changed" is ``old == new``. Its shape is documented in
+docs/programs-export.md and in ``qualify_program``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from fractions import Fraction
+from typing import Any
+
+from django.conf import settings
+
+# Rule names, in the order reports list them.
+INSTRUMENT = "instrument"
+ON_DISK = "on_disk"
+STOKES = "stokes"
+HEALTH = "health"
+GOS = "gos"
+AO = "ao"
+
+AU_KM = 149.6e6
+SOLAR_RADIUS_KM = 696340.0
+ORBIT_ECCENTRICITY = 0.0167
+PERIHELION_DAY_OF_YEAR = 3
+ARCSEC_PER_RADIAN = 206265.0
+# Wavelength sums such as 629.7 + 0.5 are not exact in binary floating point.
+WAVELENGTH_TOLERANCE_NM = 1e-9
+
+
+@dataclass(frozen=True)
+class DatasetValues:
+    """What the rules read of one dataset. Counts of None mean 0, as in the store's JSON."""
+
+    dataset_id: str
+    instrument_program_id: str
+    instrument: str
+    start_time: datetime | None = None
+    bounding_box: str | None = None
+    stokes_parameters: str | None = None
+    wavelength_min: float | None = None
+    wavelength_max: float | None = None
+    spectral_lines: Sequence[str] | None = None
+    frame_count: int | None = None
+    health_good: int | None = None
+    gos_open: int | None = None
+    ao_locked: int | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    """A spectral line the rules look for; ``name`` is its rule / report name."""
+
+    name: str
+    ion: str
+    wavelength_nm: float
+    required: bool
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_health_good_fraction: float
+    min_gos_open_fraction: float
+    min_ao_locked_fraction: float
+    line_slack_nm: float
+    required_stokes: str
+    invertible_instruments: tuple[str, ...]
+    lines: tuple[Line, ...]
+
+    @classmethod
+    def from_settings(cls) -> Thresholds:
+        """Read at call time, so that settings overrides (and tests) take effect."""
+        return cls(
+            min_health_good_fraction=settings.LEVEL2_MIN_HEALTH_GOOD_FRACTION,
+            min_gos_open_fraction=settings.LEVEL2_MIN_GOS_OPEN_FRACTION,
+            min_ao_locked_fraction=settings.LEVEL2_MIN_AO_LOCKED_FRACTION,
+            line_slack_nm=settings.LEVEL2_LINE_SLACK_NM,
+            required_stokes=settings.LEVEL2_REQUIRED_STOKES,
+            invertible_instruments=tuple(name.upper() for name in settings.LEVEL2_INVERTIBLE_INSTRUMENTS),
+            lines=tuple(
+                [
+                    Line(name, ion, wavelength, True)
+                    for name, ion, wavelength in settings.LEVEL2_REQUIRED_LINES
+                ]
+                + [
+                    Line(name, ion, wavelength, False)
+                    for name, ion, wavelength in settings.LEVEL2_OPTIONAL_LINES
+                ]
+            ),
+        )
+
+    @property
+    def required_line_names(self) -> list[str]:
+        return [line.name for line in self.lines if line.required]
+
+
+def rule_order(thresholds: Thresholds) -> list[str]:
+    return [INSTRUMENT, ON_DISK, STOKES, HEALTH, GOS, AO, *thresholds.required_line_names]
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule for one dataset (``dataset_id``) or for the whole IP (``dataset_id`` None)."""
+
+    name: str
+    dataset_id: str | None
+    passed: bool
+    measured: Any
+    threshold: Any
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dataset_id": self.dataset_id,
+            "passed": self.passed,
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "message": self.message,
+        }
+
+
+# --- on disk -------------------------------------------------------------------------------
+
+
+def solar_radius_arcsec(day: date) -> float:
+    """The apparent solar radius seen from Earth on ``day``, by DESIGN.md's formula."""
+    day_of_year = day.timetuple().tm_yday
+    distance_km = AU_KM * (
+        1 - ORBIT_ECCENTRICITY * math.cos(2 * math.pi * (day_of_year - PERIHELION_DAY_OF_YEAR) / 365)
+    )
+    return math.atan(SOLAR_RADIUS_KM / distance_km) * ARCSEC_PER_RADIAN
+
+
+class BoundingBoxError(ValueError):
+    """A bounding box that gives no usable corners; the message says why, for the report."""
+
+
+_BOX = re.compile(r"^\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*,\s*\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)$")
+
+
+def parse_bounding_box(text: str | None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``"(x1,y1),(x2,y2)"`` in arcsec → its two corners; spaces and signs allowed."""
+    if text is None or not text.strip():
+        raise BoundingBoxError("no bounding box")
+    match = _BOX.match(text.strip())
+    if match is None:
+        raise BoundingBoxError(f"bounding box {text!r} is not of the form (x1,y1),(x2,y2)")
+    try:
+        x1, y1, x2, y2 = (float(value) for value in match.groups())
+    except ValueError:
+        raise BoundingBoxError(f"bounding box {text!r} has a value that is not a number") from None
+    if any(math.isnan(value) for value in (x1, y1, x2, y2)):
+        raise BoundingBoxError(f"bounding box {text!r} contains NaN")
+    if any(math.isinf(value) for value in (x1, y1, x2, y2)):
+        raise BoundingBoxError(f"bounding box {text!r} contains an infinite value")
+    return (x1, y1), (x2, y2)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def check_on_disk(dataset: DatasetValues) -> RuleResult:
+    """Every corner of the (axis-aligned) box strictly inside the solar radius of the start day.
+
+    The store gives two opposite corners; the other two, (x1,y2) and (x2,y1), are checked too,
+    since the farthest corner from disk centre may be one of them.
+    """
+    try:
+        (x1, y1), (x2, y2) = parse_bounding_box(dataset.bounding_box)
+    except BoundingBoxError as error:
+        return RuleResult(ON_DISK, dataset.dataset_id, False, None, None, str(error))
+    if dataset.start_time is None:
+        return RuleResult(
+            ON_DISK, dataset.dataset_id, False, None, None, "no start time: solar radius unknown"
+        )
+    day = dataset.start_time.date()
+    radius = solar_radius_arcsec(day)
+    corners = [(x1, y1), (x2, y2), (x1, y2), (x2, y1)]
+    x, y = max(corners, key=lambda corner: math.hypot(*corner))
+    distance = math.hypot(x, y)
+    passed = distance < radius
+    where = f"corner ({_number(x)},{_number(y)}) is {distance:.1f}″ from centre"
+    if passed:
+        message = f"{where}, inside the solar radius on {day.isoformat()} of {radius:.1f}″"
+    else:
+        message = f"{where}, solar radius on {day.isoformat()} is {radius:.1f}″"
+    return RuleResult(ON_DISK, dataset.dataset_id, passed, round(distance, 2), round(radius, 2), message)
+
+
+# --- Stokes and frame counts ------------------------------------------------------------------
+
+
+def check_stokes(dataset: DatasetValues, thresholds: Thresholds) -> RuleResult:
+    """Exactly the required parameters, in any order ("QUIV" passes; "IQU", "IQUVV" fail)."""
+    measured = (dataset.stokes_parameters or "").strip()
+    letters = sorted(char for char in measured.upper() if char.isalpha())
+    passed = letters == sorted(thresholds.required_stokes.upper())
+    shown = measured or "none"
+    message = (
+        f"Stokes {shown} is exactly {thresholds.required_stokes}"
+        if passed
+        else f"Stokes {shown} is not exactly {thresholds.required_stokes}"
+    )
+    return RuleResult(STOKES, dataset.dataset_id, passed, measured, thresholds.required_stokes, message)
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.1f}".removesuffix(".0") + " %"
+
+
+def check_fraction(
+    name: str, label: str, dataset_id: str, count: int | None, frames: int | None, minimum: float
+) -> RuleResult:
+    """``count / frames ≥ minimum``, compared exactly (0.75 is 3/4, not a float near it)."""
+    count, frames = count or 0, frames or 0
+    if frames <= 0:
+        return RuleResult(name, dataset_id, False, None, minimum, f"{label}: no frames")
+    fraction = Fraction(count, frames)
+    passed = fraction >= Fraction(str(minimum))
+    sign = "≥" if passed else "<"
+    message = f"{label} {_percent(float(fraction))} {sign} {_percent(minimum)} ({count} of {frames} frames)"
+    return RuleResult(name, dataset_id, passed, round(float(fraction), 4), minimum, message)
+
+
+# --- spectral lines ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NamedLine:
+    """A parsed ``spectralLines`` entry: "Na I D1 (589.59 nm)" → label "Na I D1", 589.59."""
+
+    label: str
+    wavelength_nm: float
+
+
+_LINE_NAME = re.compile(r"^(?P<label>.+?)\s*\(\s*(?P<wavelength>[0-9]+(?:\.[0-9]+)?)\s*nm\s*\)$")
+
+
+def parse_line_name(text: str) -> NamedLine | None:
+    """None when the name does not read as "<label> (<wavelength> nm)"."""
+    match = _LINE_NAME.match(" ".join(text.split()))
+    if match is None:
+        return None
+    return NamedLine(match["label"], float(match["wavelength"]))
+
+
+def names_ion(label: str, ion: str) -> bool:
+    """ "Fe I" names ion Fe I; so does "Na I D1" name Na I; "Fe II" does not name Fe I."""
+    words, ion_words = label.casefold().split(), ion.casefold().split()
+    return words[: len(ion_words)] == ion_words
+
+
+def _within(wavelength: float, target: float, slack: float) -> bool:
+    return abs(wavelength - target) <= slack + WAVELENGTH_TOLERANCE_NM
+
+
+def line_evidence(dataset: DatasetValues, line: Line, slack: float) -> str | None:
+    """How the dataset shows the line (for the report), or None when it does not."""
+    names = [name for name in dataset.spectral_lines or [] if name and name.strip()]
+    if names:
+        for name in names:
+            parsed = parse_line_name(name)
+            if (
+                parsed
+                and names_ion(parsed.label, line.ion)
+                and _within(parsed.wavelength_nm, line.wavelength_nm, slack)
+            ):
+                return f"{name} in {dataset.dataset_id}"
+        return None
+    low, high = dataset.wavelength_min, dataset.wavelength_max
+    if low is None or high is None:
+        return None
+    if low - slack - WAVELENGTH_TOLERANCE_NM <= line.wavelength_nm <= high + slack + WAVELENGTH_TOLERANCE_NM:
+        return f"{_number(low)} to {_number(high)} nm in {dataset.dataset_id}"
+    return None
+
+
+def _line_label(line: Line) -> str:
+    return f"{line.ion} {_number(line.wavelength_nm)} nm"
+
+
+def check_lines(
+    datasets: Sequence[DatasetValues], thresholds: Thresholds
+) -> tuple[list[RuleResult], list[dict[str, Any]]]:
+    """The required lines as rules, and every line (required or optional) as a report entry."""
+    slack = thresholds.line_slack_nm
+    rules, lines = [], []
+    for line in thresholds.lines:
+        found = {dataset.dataset_id: line_evidence(dataset, line, slack) for dataset in datasets}
+        evidence = sorted(text for text in found.values() if text)
+        observed_in = sorted(dataset_id for dataset_id, text in found.items() if text)
+        lines.append(
+            {
+                "name": line.name,
+                "ion": line.ion,
+                "wavelength_nm": line.wavelength_nm,
+                "required": line.required,
+                "observed": bool(evidence),
+                "dataset_ids": observed_in,
+            }
+        )
+        if not line.required:
+            continue
+        threshold = f"{line.ion} {_number(line.wavelength_nm)} ± {_number(slack)} nm"
+        if evidence:
+            message = f"{_line_label(line)} observed: {', '.join(evidence)}"
+        else:
+            seen = sorted(_what_dataset_shows(dataset) for dataset in datasets)
+            message = f"{_line_label(line)} not observed ({'; '.join(seen) or 'no datasets'})"
+        rules.append(RuleResult(line.name, None, bool(evidence), evidence, threshold, message))
+    return rules, lines
+
+
+def _what_dataset_shows(dataset: DatasetValues) -> str:
+    names = [name for name in dataset.spectral_lines or [] if name and name.strip()]
+    if names:
+        return f"{dataset.dataset_id}: {', '.join(names)}"
+    if dataset.wavelength_min is None or dataset.wavelength_max is None:
+        return f"{dataset.dataset_id}: no lines, no wavelength range"
+    return f"{dataset.dataset_id}: {_number(dataset.wavelength_min)} to {_number(dataset.wavelength_max)} nm"
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+def qualify_instrument_program(
+    *, instrument_program_id: str, instrument: str, datasets: Sequence[DatasetValues], thresholds: Thresholds
+) -> dict[str, Any]:
+    """One IP's report: invertible iff every rule passes for every dataset."""
+    supported = instrument.upper() in thresholds.invertible_instruments
+    supported_text = ", ".join(thresholds.invertible_instruments)
+    rules = [
+        RuleResult(
+            INSTRUMENT,
+            None,
+            supported,
+            instrument,
+            list(thresholds.invertible_instruments),
+            f"{instrument} is supported"
+            if supported
+            else f"{instrument}: instrument not supported ({supported_text} only)",
+        )
+    ]
+    lines: list[dict[str, Any]] = []
+    if supported:
+        for dataset in datasets:
+            rules += [
+                check_on_disk(dataset),
+                check_stokes(dataset, thresholds),
+                check_fraction(
+                    HEALTH,
+                    "health good",
+                    dataset.dataset_id,
+                    dataset.health_good,
+                    dataset.frame_count,
+                    thresholds.min_health_good_fraction,
+                ),
+                check_fraction(
+                    GOS,
+                    "GOS open",
+                    dataset.dataset_id,
+                    dataset.gos_open,
+                    dataset.frame_count,
+                    thresholds.min_gos_open_fraction,
+                ),
+                check_fraction(
+                    AO,
+                    "AO locked",
+                    dataset.dataset_id,
+                    dataset.ao_locked,
+                    dataset.frame_count,
+                    thresholds.min_ao_locked_fraction,
+                ),
+            ]
+        line_rules, lines = check_lines(datasets, thresholds)
+        rules += line_rules
+    order = {name: index for index, name in enumerate(rule_order(thresholds))}
+    rules.sort(key=lambda rule: (order.get(rule.name, len(order)), rule.name, rule.dataset_id or ""))
+    failed = list(dict.fromkeys(rule.name for rule in rules if not rule.passed))
+    return {
+        "id": instrument_program_id,
+        "instrument": instrument,
+        "dataset_ids": sorted(dataset.dataset_id for dataset in datasets),
+        "invertible": not failed,
+        "failed_rules": failed,
+        "rules": [rule.as_dict() for rule in rules],
+        "lines": lines,
+    }
+
+
+def qualify_program(
+    datasets: Iterable[DatasetValues], *, thresholds: Thresholds | None = None
+) -> dict[str, Any]:
+    """An OP's report from its datasets: invertible iff at least one IP is.
+
+    ``{"invertible": bool, "instrument_programs": [{"id", "instrument", "dataset_ids",
+    "invertible", "failed_rules", "rules": [{"name", "dataset_id", "passed", "measured",
+    "threshold", "message"}], "lines": [{"name", "ion", "wavelength_nm", "required",
+    "observed", "dataset_ids"}]}]}``, IPs sorted by id, rules in rule order then dataset id.
+    """
+    thresholds = thresholds or Thresholds.from_settings()
+    by_program: dict[str, list[DatasetValues]] = {}
+    for dataset in datasets:
+        by_program.setdefault(dataset.instrument_program_id, []).append(dataset)
+    instrument_programs = []
+    for ip_id in sorted(by_program):
+        ip_datasets = sorted(by_program[ip_id], key=lambda dataset: dataset.dataset_id)
+        instrument_programs.append(
+            qualify_instrument_program(
+                instrument_program_id=ip_id,
+                instrument=ip_datasets[0].instrument,
+                datasets=ip_datasets,
+                thresholds=thresholds,
+            )
+        )
+    return {
+        "invertible": any(ip["invertible"] for ip in instrument_programs),
+        "instrument_programs": instrument_programs,
+    }
+
+
+def summarise(report: dict[str, Any]) -> str:
+    """One sentence for histories and logs: "invertible: 1 of 2 instrument programs pass"."""
+    instrument_programs = report.get("instrument_programs", [])
+    passing = sum(1 for ip in instrument_programs if ip["invertible"])
+    verdict = "invertible" if report.get("invertible") else "not invertible"
+    if not instrument_programs:
+        return f"{verdict}: no datasets"
+    return f"{verdict}: {passing} of {len(instrument_programs)} instrument programs pass every rule"
