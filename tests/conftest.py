@@ -1,7 +1,9 @@
 import pytest
 from django.db import connection
+from pytest_httpserver import HTTPServer
 
 from tests.factories import UserFactory
+from tests.ops.metadata.store import FakeStore
 
 
 @pytest.fixture
@@ -45,3 +47,29 @@ def staff_client(client, staff_user):
 def fast_password_hashing(settings):
     # Real hashers are slow on purpose; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def metadata_httpserver():
+    # Threaded, so that a request kept waiting (a timeout test) does not hold up the retry.
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def metadata_store(metadata_httpserver, settings):
+    """A metadata store over real HTTP (tests.ops.metadata.store) that the client points at,
+    with retries quick enough for tests."""
+    httpserver = metadata_httpserver
+    httpserver.clear()
+    store = FakeStore()
+    httpserver.expect_request("/graphql", method="POST").respond_with_handler(store.handle)
+    settings.LEVEL2_METADATA_URL = httpserver.url_for("/graphql")
+    settings.LEVEL2_METADATA_TOKEN = ""
+    settings.LEVEL2_METADATA_TIMEOUT_S = 5.0
+    settings.LEVEL2_METADATA_RETRIES = 2
+    settings.LEVEL2_METADATA_BACKOFF_S = 0.001
+    return store

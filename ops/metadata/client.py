@@ -1,0 +1,171 @@
+"""The metadata store's GraphQL API over HTTP POST.
+
+Queries live in ``queries/*.graphql`` (validated against ``schema.graphql`` by the tests).
+Connection errors, timeouts and 5xx answers are retried with exponential backoff and
+jitter; 4xx answers and GraphQL ``errors`` are not, since asking again gives the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import requests
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+QUERIES_DIR = Path(__file__).parent / "queries"
+
+# Rows per datasetInventories page: large enough to keep round trips few, small enough that
+# one page of full records stays a few megabytes.
+PAGE_SIZE = 5000
+
+
+class MetadataStoreError(Exception):
+    """The metadata store could not be reached or refused a request."""
+
+
+class GraphQLError(MetadataStoreError):
+    """The store answered, with GraphQL ``errors`` instead of (all of) the data."""
+
+    def __init__(self, operation: str, errors: list[dict[str, Any]]):
+        self.operation = operation
+        self.errors = errors
+        messages = "; ".join(str(error.get("message", error)) for error in errors)
+        super().__init__(f"The metadata store refused {operation}: {messages}")
+
+
+@cache
+def query_text(name: str) -> str:
+    """The text of ``queries/<name>.graphql``."""
+    return (QUERIES_DIR / f"{name}.graphql").read_text()
+
+
+class MetadataClient:
+    """One session with the metadata store. Settings are read when the client is made."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        timeout_s: float | None = None,
+        retries: int | None = None,
+        backoff_s: float | None = None,
+        page_size: int = PAGE_SIZE,
+    ):
+        self.url = url or settings.LEVEL2_METADATA_URL
+        self.timeout_s = timeout_s if timeout_s is not None else settings.LEVEL2_METADATA_TIMEOUT_S
+        self.retries = retries if retries is not None else settings.LEVEL2_METADATA_RETRIES
+        self.backoff_s = backoff_s if backoff_s is not None else settings.LEVEL2_METADATA_BACKOFF_S
+        self.page_size = page_size
+        self.session = requests.Session()
+        token = token if token is not None else settings.LEVEL2_METADATA_TOKEN
+        if token:
+            self.session.headers["Authorization"] = token
+
+    def __repr__(self) -> str:
+        # Never the token.
+        return f"MetadataClient({self.url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> MetadataClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def execute(self, name: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the query file ``name`` and return its ``data``."""
+        payload = {"query": query_text(name), "variables": variables or {}}
+        response = self._post(name, payload)
+        try:
+            body = response.json()
+        except ValueError as error:
+            raise MetadataStoreError(
+                f"The metadata store answered {name} with something not JSON."
+            ) from error
+        if not isinstance(body, dict):
+            raise MetadataStoreError(f"The metadata store answered {name} with unexpected JSON.")
+        if body.get("errors"):
+            raise GraphQLError(name, body["errors"])
+        if not isinstance(body.get("data"), dict):
+            raise MetadataStoreError(f"The metadata store answered {name} without data.")
+        return body["data"]
+
+    def _post(self, name: str, payload: dict[str, Any]) -> requests.Response:
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.session.post(self.url, json=payload, timeout=self.timeout_s)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                problem = f"{type(error).__name__}"
+            else:
+                if response.status_code < 500:
+                    if response.status_code >= 400:
+                        raise MetadataStoreError(
+                            f"The metadata store refused {name}: HTTP {response.status_code} "
+                            f"{response.text[:200]}"
+                        )
+                    return response
+                problem = f"HTTP {response.status_code}"
+            if attempt == self.retries:
+                raise MetadataStoreError(
+                    f"The metadata store did not answer {name} after {attempt + 1} attempts ({problem})."
+                )
+            # Full jitter: concurrent clients do not retry in step.
+            delay = random.uniform(0, self.backoff_s * 2**attempt)
+            log.warning(
+                "metadata store: %s failed (%s), attempt %d of %d, retrying in %.2fs",
+                name,
+                problem,
+                attempt + 1,
+                self.retries + 1,
+                delay,
+            )
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def pages(self, name: str, variables: dict[str, Any], *, field: str) -> Iterator[list[dict[str, Any]]]:
+        """Each page of the list ``field`` of a paged query, until a short page."""
+        page_number = 1
+        while True:
+            rows = self.execute(name, {**variables, "pageSize": self.page_size, "pageNumber": page_number})[
+                field
+            ]
+            yield rows
+            # More rows than asked for: the store does not page, so this was everything.
+            if len(rows) != self.page_size:
+                return
+            page_number += 1
+
+    # The queries the project sends.
+
+    def dataset_list(self) -> Iterator[list[dict[str, Any]]]:
+        """Pages of ``{datasetId, primaryProposalId, updateDate}`` for every dataset."""
+        return self.pages("dataset_list", {}, field="datasetInventories")
+
+    def datasets_by_proposal(self, proposal_ids: list[str]) -> Iterator[list[dict[str, Any]]]:
+        """Pages of full dataset records of these proposals."""
+        return self.pages("datasets_by_proposal", {"proposalIds": proposal_ids}, field="datasetInventories")
+
+    def datasets_by_id(self, dataset_ids: list[str]) -> Iterator[list[dict[str, Any]]]:
+        """Pages of full dataset records with these ids."""
+        return self.pages("datasets_by_id", {"datasetIds": dataset_ids}, field="datasetInventories")
+
+    def experiment_descriptions(self) -> dict[str, str]:
+        """Every experiment's description by experiment id."""
+        rows = self.execute("experiment_descriptions")["experimentDescriptions"]
+        return {row["experimentId"]: row.get("experimentDescription") or "" for row in rows}
+
+    def create_l2_inversion_inventory(self, create_params: dict[str, Any]) -> dict[str, Any]:
+        """Publish one inversion; returns the store's record of it."""
+        data = self.execute("create_l2_inversion_inventory", {"createParams": create_params})
+        return data["createL2InversionInventory"]

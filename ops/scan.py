@@ -1,0 +1,545 @@
+"""The scan: bring proposals, experiments, OPs, IPs and datasets up to date with the store.
+
+Incremental. The cheap list (id, proposal, updateDate) of every dataset is compared with
+what is stored; only new or changed datasets are fetched in full, a few proposals at a
+time, and written in one transaction per batch with bulk upserts. A killed scan therefore
+leaves whole batches behind, and the next scan's compare finds exactly what is left.
+Datasets no longer listed are marked vanished, never deleted. Only one scan runs at a time
+(a PostgreSQL advisory lock held by a session of its own, which dies with the process).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ops.history import Actor, EventRequest, record_events
+from ops.metadata.client import MetadataClient, MetadataStoreError
+from ops.metadata.records import DatasetRecord, ListedDataset, RecordError, parse_dataset, parse_listed
+from ops.models import (
+    Dataset,
+    Experiment,
+    InstrumentProgram,
+    ObservingProgram,
+    Proposal,
+    Scan,
+    ScanError,
+    key_numbers,
+)
+from ops.qualification import qualify_programs
+from ops.states import ActorKind, State
+
+log = logging.getLogger(__name__)
+
+# pg_try_advisory_lock key of the scan ("L2SC"); below 2**31 so that pg_locks shows it as
+# classid 0, objid SCAN_LOCK_KEY (see ops.selectors.scan_is_running).
+SCAN_LOCK_KEY = 0x4C325343
+
+# Datasets fetched and written per transaction: whole proposals are added to a batch until
+# it holds at least this many, so memory stays bounded and round trips stay few.
+BATCH_DATASETS = 2000
+
+SCANNER = Actor(ActorKind.SCANNER)
+
+# Every Dataset column the scan writes (all but the key and first_seen_at).
+DATASET_FIELDS = [
+    "instrument_program",
+    "program",
+    "proposal",
+    "experiment_id_text",
+    "instrument_name",
+    "create_date",
+    "update_date",
+    "start_time",
+    "end_time",
+    "bounding_box",
+    "stokes_parameters",
+    "wavelength_min",
+    "wavelength_max",
+    "spectral_lines",
+    "frame_count",
+    "health_good",
+    "gos_open",
+    "ao_locked",
+    "light_level",
+    "fried_parameter",
+    "polarimetric_accuracy",
+    "exposure_time",
+    "dataset_size",
+    "is_embargoed",
+    "embargo_end_date",
+    "bucket",
+    "product_id",
+    "browse_movie_url",
+    "raw",
+    "vanished_at",
+]
+
+
+class ScanAlreadyRunning(Exception):
+    """Another scan holds the scan lock; this one did not start."""
+
+
+@contextmanager
+def _scan_lock() -> Iterator[None]:
+    """Hold the scan lock on a connection of its own for the length of the block.
+
+    The lock belongs to that session, not to a transaction, so the per-batch commits of the
+    scan do not release it; if the process dies, PostgreSQL ends the session and the lock.
+    """
+    lock_connection = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with lock_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [SCAN_LOCK_KEY])
+            (acquired,) = cursor.fetchone()
+        if not acquired:
+            raise ScanAlreadyRunning("Another scan is running; this one did not start.")
+        yield
+    finally:
+        lock_connection.close()
+
+
+def run_scan(
+    *, trigger: Scan.Trigger, user: AbstractBaseUser | None = None, scan: Scan | None = None
+) -> Scan:
+    """Run one scan to the end and return its row (succeeded, or failed with a message).
+
+    ``scan`` is a row made beforehand (the "Scan now" button); otherwise one is made here.
+    Raises ScanAlreadyRunning, without making a row, when another scan is running; a row
+    made beforehand is then marked failed with that reason.
+    """
+    try:
+        with _scan_lock():
+            scan = _start(scan=scan, trigger=trigger, user=user)
+            try:
+                with MetadataClient() as client:
+                    _Scanner(scan=scan, client=client).run()
+            except BaseException as error:
+                # Even Ctrl-C: never leave a row that says running when nothing runs.
+                log.exception("scan %s failed", scan.pk)
+                _finish(scan, status=Scan.Status.FAILED, message=_failure_message(error))
+                if not isinstance(error, Exception):
+                    raise
+    except ScanAlreadyRunning as error:
+        if scan is not None and scan.status == Scan.Status.RUNNING and scan.pk:
+            _finish(scan, status=Scan.Status.FAILED, message=str(error))
+        raise
+    return scan
+
+
+def _failure_message(error: BaseException) -> str:
+    if isinstance(error, MetadataStoreError):
+        return f"The scan stopped: {error}"
+    if isinstance(error, KeyboardInterrupt):
+        return "The scan was interrupted; the next scan completes its work."
+    return "The scan stopped on an unexpected error; we logged it. The next scan completes its work."
+
+
+def _start(*, scan: Scan | None, trigger: Scan.Trigger, user: AbstractBaseUser | None) -> Scan:
+    now = timezone.now()
+    # We hold the lock, so any other row still marked running lost its process.
+    Scan.objects.filter(status=Scan.Status.RUNNING).exclude(pk=scan.pk if scan else None).update(
+        status=Scan.Status.FAILED,
+        finished_at=now,
+        message="Stopped before it finished (its process ended); a later scan completed its work.",
+    )
+    if scan is None:
+        return Scan.objects.create(trigger=trigger, triggered_by=user)
+    scan.status = Scan.Status.RUNNING
+    scan.finished_at = None
+    scan.message = ""
+    scan.save(update_fields=["status", "finished_at", "message"])
+    return scan
+
+
+def _finish(scan: Scan, *, status: Scan.Status, message: str = "") -> None:
+    Scan.objects.filter(pk=scan.pk).update(status=status, finished_at=timezone.now(), message=message)
+    scan.refresh_from_db()
+
+
+@dataclass(slots=True)
+class _Stored:
+    proposal_id: str
+    program_id: str
+    update_date: datetime | None
+    vanished: bool
+
+
+@dataclass
+class _ProposalWork:
+    """What one proposal needs: datasets to fetch (new, changed) and to mark vanished."""
+
+    proposal_id: str
+    listed_count: int = 0
+    new_ids: list[str] = field(default_factory=list)
+    changed_ids: list[str] = field(default_factory=list)
+    vanished_ids: list[str] = field(default_factory=list)
+
+    @property
+    def fetch_ids(self) -> list[str]:
+        return self.new_ids + self.changed_ids
+
+    @property
+    def fetch_whole_proposal(self) -> bool:
+        return len(self.fetch_ids) == self.listed_count
+
+
+@dataclass
+class _OpChanges:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+
+
+class _Scanner:
+    def __init__(self, *, scan: Scan, client: MetadataClient):
+        self.scan = scan
+        self.client = client
+        self.stored: dict[str, _Stored] = {}
+        self.descriptions: dict[str, str] | None = None
+        self.touched_program_ids: set[str] = set()
+
+    def run(self) -> None:
+        listed, unreadable_ids = self._list()
+        self.stored = self._read_stored()
+        work, unchanged = self._plan(listed, unreadable_ids)
+        Scan.objects.filter(pk=self.scan.pk).update(proposals_total=len(work), unchanged_count=unchanged)
+        for batch in self._batches(work):
+            self._scan_batch(batch)
+        message = ""
+        if self.touched_program_ids:
+            try:
+                qualify_programs(program_ids=sorted(self.touched_program_ids))
+            except Exception:
+                # The datasets are saved; the periodic qualification takes these OPs up again.
+                log.exception(
+                    "scan %s: qualifying %d programs failed", self.scan.pk, len(self.touched_program_ids)
+                )
+                message = (
+                    "Qualifying the changed programs failed; we logged it and the periodic "
+                    "qualification retries."
+                )
+        _finish(self.scan, status=Scan.Status.SUCCEEDED, message=message)
+        log.info(
+            "scan %s: %d new, %d changed, %d unchanged, %d vanished, %d errors",
+            self.scan.pk,
+            self.scan.new_count,
+            self.scan.changed_count,
+            self.scan.unchanged_count,
+            self.scan.vanished_count,
+            self.scan.error_count,
+        )
+
+    def _list(self) -> tuple[dict[str, ListedDataset], set[str]]:
+        """The cheap list; ids whose rows do not parse are kept out of the vanished check."""
+        listed: dict[str, ListedDataset] = {}
+        unreadable_ids: set[str] = set()
+        errors = []
+        for page in self.client.dataset_list():
+            for raw in page:
+                try:
+                    row = parse_listed(raw)
+                except RecordError as error:
+                    unreadable_ids.add(error.dataset_id)
+                    errors.append(ScanError(scan=self.scan, record=error.dataset_id, message=str(error)))
+                    continue
+                listed[row.dataset_id] = row
+        self._save_errors(errors)
+        return listed, unreadable_ids
+
+    def _read_stored(self) -> dict[str, _Stored]:
+        rows = Dataset.objects.values_list(
+            "id", "proposal_id", "program_id", "update_date", "raw__updateDate", "vanished_at"
+        )
+        # A record the store never updated is stored with update_date = createDate; its
+        # compare key is None, like the list's.
+        return {
+            dataset_id: _Stored(
+                proposal_id, program_id, update_date if raw_update else None, vanished_at is not None
+            )
+            for dataset_id, proposal_id, program_id, update_date, raw_update, vanished_at in rows.iterator(
+                chunk_size=10000
+            )
+        }
+
+    def _plan(
+        self, listed: dict[str, ListedDataset], unreadable_ids: set[str]
+    ) -> tuple[list[_ProposalWork], int]:
+        work: dict[str, _ProposalWork] = {}
+        unchanged = 0
+        for row in listed.values():
+            proposal = work.setdefault(row.proposal_id, _ProposalWork(row.proposal_id))
+            proposal.listed_count += 1
+            stored = self.stored.get(row.dataset_id)
+            if stored is None:
+                proposal.new_ids.append(row.dataset_id)
+            elif stored.vanished or stored.update_date != row.update_date:
+                proposal.changed_ids.append(row.dataset_id)
+            else:
+                unchanged += 1
+        for dataset_id, stored in self.stored.items():
+            if not stored.vanished and dataset_id not in listed and dataset_id not in unreadable_ids:
+                work.setdefault(stored.proposal_id, _ProposalWork(stored.proposal_id)).vanished_ids.append(
+                    dataset_id
+                )
+        todo = [p for p in work.values() if p.fetch_ids or p.vanished_ids]
+        todo.sort(key=lambda p: (*key_numbers(p.proposal_id), p.proposal_id))
+        return todo, unchanged
+
+    @staticmethod
+    def _batches(work: list[_ProposalWork]) -> Iterator[list[_ProposalWork]]:
+        batch: list[_ProposalWork] = []
+        size = 0
+        for proposal in work:
+            batch.append(proposal)
+            size += len(proposal.fetch_ids) + len(proposal.vanished_ids)
+            if size >= BATCH_DATASETS:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+    def _scan_batch(self, batch: list[_ProposalWork]) -> None:
+        errors: list[ScanError] = []
+        try:
+            raw_records = self._fetch(batch)
+        except MetadataStoreError as error:
+            log.warning(
+                "scan %s: fetching proposals %s failed: %s",
+                self.scan.pk,
+                [p.proposal_id for p in batch],
+                error,
+            )
+            errors = [ScanError(scan=self.scan, record=p.proposal_id, message=str(error)) for p in batch]
+            with transaction.atomic():
+                self._save_errors(errors)
+                Scan.objects.filter(pk=self.scan.pk).update(proposals_done=F("proposals_done") + len(batch))
+            return
+        wanted = {dataset_id for proposal in batch for dataset_id in proposal.fetch_ids}
+        records: dict[str, DatasetRecord] = {}
+        for raw in raw_records:
+            try:
+                record = parse_dataset(raw)
+            except RecordError as error:
+                if error.dataset_id in wanted or error.dataset_id == "?":
+                    errors.append(ScanError(scan=self.scan, record=error.dataset_id, message=str(error)))
+                continue
+            # Datasets that arrived after the list was read wait for the next scan.
+            if record.dataset_id in wanted:
+                records[record.dataset_id] = record
+        self._learn_experiments(list(records.values()))
+        with transaction.atomic():
+            self._write(batch, list(records.values()))
+            self._save_errors(errors)
+            Scan.objects.filter(pk=self.scan.pk).update(proposals_done=F("proposals_done") + len(batch))
+
+    def _fetch(self, batch: list[_ProposalWork]) -> list[dict]:
+        """Full records: whole proposals by proposal id, the rest by dataset id."""
+        whole = [p.proposal_id for p in batch if p.fetch_ids and p.fetch_whole_proposal]
+        some = [dataset_id for p in batch if not p.fetch_whole_proposal for dataset_id in p.fetch_ids]
+        raw_records: list[dict] = []
+        if whole:
+            for page in self.client.datasets_by_proposal(whole):
+                raw_records.extend(page)
+        for start in range(0, len(some), BATCH_DATASETS):
+            for page in self.client.datasets_by_id(some[start : start + BATCH_DATASETS]):
+                raw_records.extend(page)
+        return raw_records
+
+    def _learn_experiments(self, records: list[DatasetRecord]) -> None:
+        """Make the experiments not yet known, with their descriptions (one fetch per scan)."""
+        experiment_ids = {r.experiment_id for r in records if r.experiment_id}
+        unknown = experiment_ids - set(
+            Experiment.objects.filter(pk__in=experiment_ids).values_list("pk", flat=True)
+        )
+        if not unknown:
+            return
+        if self.descriptions is None:
+            try:
+                self.descriptions = self.client.experiment_descriptions()
+            except MetadataStoreError as error:
+                log.warning("scan %s: experiment descriptions failed: %s", self.scan.pk, error)
+                self._save_errors(
+                    [ScanError(scan=self.scan, record="experimentDescriptions", message=str(error))]
+                )
+                self.descriptions = {}
+        Experiment.objects.bulk_create(
+            [
+                Experiment(
+                    id=experiment_id,
+                    cycle=key_numbers(experiment_id)[0],
+                    number=key_numbers(experiment_id)[1],
+                    description=self.descriptions.get(experiment_id, ""),
+                )
+                for experiment_id in sorted(unknown)
+            ],
+            ignore_conflicts=True,
+        )
+
+    def _write(self, batch: list[_ProposalWork], records: list[DatasetRecord]) -> None:
+        now = timezone.now()
+        proposal_ids = {r.proposal_id for r in records}
+        Proposal.objects.bulk_create(
+            [
+                Proposal(id=pid, cycle=key_numbers(pid)[0], number=key_numbers(pid)[1])
+                for pid in sorted(proposal_ids)
+            ],
+            ignore_conflicts=True,
+        )
+        first_of_program = {r.program_id: r for r in reversed(records)}
+        ObservingProgram.objects.bulk_create(
+            [
+                ObservingProgram(
+                    id=program_id, proposal_id=r.proposal_id, experiment_id=r.experiment_id or None
+                )
+                for program_id, r in sorted(first_of_program.items())
+            ],
+            ignore_conflicts=True,
+        )
+        first_of_ip = {r.instrument_program_id: r for r in reversed(records)}
+        InstrumentProgram.objects.bulk_create(
+            [
+                InstrumentProgram(id=ip_id, program_id=r.program_id, instrument=r.instrument_name)
+                for ip_id, r in sorted(first_of_ip.items())
+            ],
+            ignore_conflicts=True,
+        )
+        Dataset.objects.bulk_create(
+            [_dataset(r) for r in records],
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=DATASET_FIELDS,
+        )
+        vanished_ids = [dataset_id for proposal in batch for dataset_id in proposal.vanished_ids]
+        Dataset.objects.filter(pk__in=vanished_ids, vanished_at__isnull=True).update(vanished_at=now)
+
+        changes: dict[str, _OpChanges] = defaultdict(_OpChanges)
+        new_count = changed_count = 0
+        for r in records:
+            stored = self.stored.get(r.dataset_id)
+            if stored is None:
+                changes[r.program_id].added.append(r.dataset_id)
+                new_count += 1
+            else:
+                changes[r.program_id].changed.append(r.dataset_id)
+                changed_count += 1
+                if stored.program_id != r.program_id:  # moved: its old OP changed too
+                    changes[stored.program_id].changed.append(r.dataset_id)
+        for dataset_id in vanished_ids:
+            changes[self.stored[dataset_id].program_id].vanished.append(dataset_id)
+
+        program_ids = sorted(changes)
+        _update_program_totals(program_ids)
+        self._record_events(changes)
+        self.touched_program_ids.update(program_ids)
+        Scan.objects.filter(pk=self.scan.pk).update(
+            new_count=F("new_count") + new_count,
+            changed_count=F("changed_count") + changed_count,
+            vanished_count=F("vanished_count") + len(vanished_ids),
+        )
+
+    def _record_events(self, changes: dict[str, _OpChanges]) -> None:
+        """``discovered`` for new OPs; one information event for each OP that changed."""
+        # Lock first (in id order, as record_events does), so that the state read here is
+        # still the state when the same-state event is checked.
+        programs = (
+            ObservingProgram.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(changes))
+            .select_related("current_event")
+            .order_by("pk")
+        )
+        requests = []
+        for program in programs:
+            if program.current_event is None:
+                settles_at = program.settles_at()
+                details = {
+                    "scan": self.scan.pk,
+                    "dataset_count": program.dataset_count,
+                    "settles_at": settles_at.isoformat() if settles_at else None,
+                }
+                requests.append(EventRequest(program.pk, State.DISCOVERED, details))
+                continue
+            change = changes[program.pk]
+            details = {
+                "scan": self.scan.pk,
+                "note": _describe_change(change),
+                "dataset_count": program.dataset_count,
+                "datasets_added": sorted(change.added),
+                "datasets_changed": sorted(change.changed),
+                "datasets_vanished": sorted(change.vanished),
+            }
+            requests.append(EventRequest(program.pk, State(program.current_event.to_state), details))
+        record_events(requests=requests, actor=SCANNER)
+
+    def _save_errors(self, errors: list[ScanError]) -> None:
+        if not errors:
+            return
+        ScanError.objects.bulk_create(errors)
+        Scan.objects.filter(pk=self.scan.pk).update(error_count=F("error_count") + len(errors))
+
+
+def _describe_change(change: _OpChanges) -> str:
+    parts = [
+        f"{len(ids)} dataset{'s' if len(ids) != 1 else ''} {verb}"
+        for ids, verb in [(change.added, "added"), (change.changed, "changed"), (change.vanished, "vanished")]
+        if ids
+    ]
+    return "Datasets changed in the metadata store: " + ", ".join(parts) + "."
+
+
+def _update_program_totals(program_ids: list[str]) -> None:
+    """dataset_count and newest createDate of each OP, over its datasets still listed."""
+    live = Dataset.objects.filter(program=OuterRef("pk"), vanished_at__isnull=True)
+    ObservingProgram.objects.filter(pk__in=program_ids).update(
+        dataset_count=Coalesce(
+            Subquery(live.order_by().values("program").annotate(n=Count("pk")).values("n")),
+            0,
+        ),
+        newest_dataset_created_at=Subquery(live.order_by("-create_date").values("create_date")[:1]),
+    )
+
+
+def _dataset(r: DatasetRecord) -> Dataset:
+    return Dataset(
+        id=r.dataset_id,
+        instrument_program_id=r.instrument_program_id,
+        program_id=r.program_id,
+        proposal_id=r.proposal_id,
+        experiment_id_text=r.experiment_id,
+        instrument_name=r.instrument_name,
+        create_date=r.create_date,
+        update_date=r.update_date or r.create_date,
+        start_time=r.start_time,
+        end_time=r.end_time,
+        bounding_box=r.bounding_box,
+        stokes_parameters=r.stokes_parameters,
+        wavelength_min=r.wavelength_min,
+        wavelength_max=r.wavelength_max,
+        spectral_lines=r.spectral_lines,
+        frame_count=r.frame_count,
+        health_good=r.health_good,
+        gos_open=r.gos_open,
+        ao_locked=r.ao_locked,
+        light_level=r.light_level,
+        fried_parameter=r.fried_parameter,
+        polarimetric_accuracy=r.polarimetric_accuracy,
+        exposure_time=r.exposure_time,
+        dataset_size=r.dataset_size,
+        is_embargoed=r.is_embargoed,
+        embargo_end_date=r.embargo_end_date,
+        bucket=r.bucket,
+        product_id=r.product_id,
+        browse_movie_url=r.browse_movie_url,
+        raw=r.raw,
+        vanished_at=None,
+    )

@@ -1,0 +1,293 @@
+"""The scan service against a metadata store over real HTTP and the real PostgreSQL."""
+
+import datetime as dt
+
+import pytest
+
+import ops.scan
+from ops.models import Dataset, Experiment, InstrumentProgram, ObservingProgram, ProgramEvent, Proposal, Scan
+from ops.scan import run_scan
+from ops.states import ActorKind, State
+from tests.ops.metadata.store import Failure, dataset_record
+
+OP_A = "eid_3_54_opA_R001.1.1"
+OP_B = "eid_3_54_opB_R001.2.2"
+OP_C = "eid_2_7_opC_R001.3.3"
+
+
+@pytest.fixture
+def qualified(monkeypatch):
+    """The OP ids the scan hands to qualification (qualification itself is tested elsewhere)."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(ops.scan, "qualify_programs", lambda *, program_ids: calls.append(list(program_ids)))
+    return calls
+
+
+@pytest.fixture
+def store(metadata_store, qualified):
+    metadata_store.experiments = {"eid_3_54": "Sunspot penumbra", "eid_2_7": "Plage"}
+    metadata_store.add(
+        dataset_record("AAAAA", observingProgramExecutionId=OP_A, instrumentProgramExecutionId="id.1.1"),
+        dataset_record(
+            "AAAAB",
+            observingProgramExecutionId=OP_A,
+            instrumentProgramExecutionId="id.1.1",
+            createDate="2025-04-03T10:00:00.000000",
+        ),
+        dataset_record(
+            "BBBBB",
+            observingProgramExecutionId=OP_B,
+            instrumentProgramExecutionId="id.2.2",
+            instrumentName="VBI",
+            stokesParameters="I",
+        ),
+        dataset_record(
+            "CCCCC",
+            primaryProposalId="pid_2_7",
+            primaryExperimentId="eid_2_7",
+            observingProgramExecutionId=OP_C,
+            instrumentProgramExecutionId="id.3.3",
+        ),
+    )
+    return metadata_store
+
+
+def scanner_events(program_id=None):
+    events = ProgramEvent.objects.filter(actor_kind=ActorKind.SCANNER).order_by("id")
+    return list(events.filter(program_id=program_id) if program_id else events)
+
+
+def test_first_scan_stores_everything_and_discovers_each_program(db, store, qualified):
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.changed_count, scan.unchanged_count) == ("succeeded", 4, 0, 0)
+    assert (scan.vanished_count, scan.error_count, scan.proposals_total, scan.proposals_done) == (0, 0, 2, 2)
+    assert scan.finished_at is not None
+    assert set(Proposal.objects.values_list("id", "cycle", "number")) == {
+        ("pid_3_54", 3, 54),
+        ("pid_2_7", 2, 7),
+    }
+    assert Experiment.objects.get(pk="eid_3_54").description == "Sunspot penumbra"
+    assert InstrumentProgram.objects.get(pk="id.2.2").instrument == "VBI"
+    program = ObservingProgram.objects.get(pk=OP_A)
+    assert program.dataset_count == 2
+    assert program.newest_dataset_created_at == dt.datetime(2025, 4, 3, 10, tzinfo=dt.UTC)
+    assert program.experiment_id == "eid_3_54" and program.proposal_id == "pid_3_54"
+    dataset = Dataset.objects.get(pk="AAAAA")
+    assert dataset.raw["datasetId"] == "AAAAA" and dataset.health_good == 444 and dataset.vanished_at is None
+    events = scanner_events()
+    assert [(e.program_id, e.to_state) for e in events] == sorted(
+        (op, State.DISCOVERED) for op in [OP_A, OP_B, OP_C]
+    )
+    assert scanner_events(OP_A)[0].details == {
+        "scan": scan.pk,
+        "dataset_count": 2,
+        "settles_at": program.settles_at().isoformat(),
+    }
+    assert ObservingProgram.objects.get(pk=OP_A).current_event.to_state == State.DISCOVERED
+    assert qualified == [sorted([OP_A, OP_B, OP_C])]
+    assert store.operations() == ["DatasetList", "DatasetsByProposal", "ExperimentDescriptions"]
+    assert store.sent[1].variables["proposalIds"] == ["pid_2_7", "pid_3_54"]
+
+
+def test_a_second_scan_of_the_same_store_changes_nothing(db, store, qualified):
+    run_scan(trigger=Scan.Trigger.COMMAND)
+    events_before = ProgramEvent.objects.count()
+    rows_before = list(Dataset.objects.order_by("id").values())
+    store.sent.clear()
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.new_count, scan.changed_count, scan.unchanged_count, scan.vanished_count) == (0, 0, 4, 0)
+    assert (scan.proposals_total, scan.error_count) == (0, 0)
+    assert ProgramEvent.objects.count() == events_before
+    assert list(Dataset.objects.order_by("id").values()) == rows_before
+    assert store.operations() == ["DatasetList"]
+    assert len(qualified) == 1
+
+
+def test_rescan_fetches_only_new_and_changed_datasets(db, store, qualified):
+    run_scan(trigger=Scan.Trigger.COMMAND)
+    store.sent.clear()
+    store.records["AAAAA"]["updateDate"] = "2025-07-01T00:00:00.000000"
+    store.records["AAAAA"]["frameCount"] = 500
+    store.add(
+        dataset_record("AAAAC", observingProgramExecutionId=OP_A, instrumentProgramExecutionId="id.1.1")
+    )
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.new_count, scan.changed_count, scan.unchanged_count) == (1, 1, 3)
+    assert store.operations() == ["DatasetList", "DatasetsById"]
+    assert store.sent[1].variables["datasetIds"] == ["AAAAC", "AAAAA"]
+    assert Dataset.objects.get(pk="AAAAA").frame_count == 500
+    assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 3
+    (information,) = scanner_events(OP_A)[1:]
+    assert (information.from_state, information.to_state) == (State.DISCOVERED, State.DISCOVERED)
+    assert information.details["datasets_added"] == ["AAAAC"]
+    assert information.details["datasets_changed"] == ["AAAAA"]
+    assert information.details["datasets_vanished"] == []
+    assert information.details["scan"] == scan.pk
+    assert len(scanner_events()) == 4
+    assert qualified[-1] == [OP_A]
+
+
+def test_a_new_proposal_is_fetched_whole(db, store):
+    run_scan(trigger=Scan.Trigger.COMMAND)
+    store.sent.clear()
+    store.add(
+        dataset_record(
+            "DDDDD",
+            primaryProposalId="pid_1_1",
+            primaryExperimentId="eid_1_1",
+            observingProgramExecutionId="eid_1_1_opD",
+            instrumentProgramExecutionId="id.4",
+        )
+    )
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    # eid_1_1 is a new experiment, though the store has no description for it.
+    assert store.operations() == ["DatasetList", "DatasetsByProposal", "ExperimentDescriptions"]
+    assert store.sent[1].variables["proposalIds"] == ["pid_1_1"]
+    assert Experiment.objects.get(pk="eid_1_1").description == ""
+
+
+def test_vanished_datasets_are_marked_counted_and_come_back(db, store, qualified):
+    run_scan(trigger=Scan.Trigger.COMMAND)
+    vanished = store.records.pop("AAAAB")
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.vanished_count, scan.unchanged_count) == (1, 3)
+    dataset = Dataset.objects.get(pk="AAAAB")
+    assert dataset.vanished_at is not None
+    program = ObservingProgram.objects.get(pk=OP_A)
+    assert program.dataset_count == 1
+    assert program.newest_dataset_created_at == dt.datetime(2025, 4, 2, 22, 24, 25, 724505, tzinfo=dt.UTC)
+    assert scanner_events(OP_A)[-1].details["datasets_vanished"] == ["AAAAB"]
+    assert qualified[-1] == [OP_A]
+
+    assert run_scan(trigger=Scan.Trigger.COMMAND).vanished_count == 0
+
+    store.add(vanished)
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+    assert scan.changed_count == 1
+    assert Dataset.objects.get(pk="AAAAB").vanished_at is None
+    assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 2
+    assert scanner_events(OP_A)[-1].details["datasets_changed"] == ["AAAAB"]
+
+
+def test_one_malformed_record_is_one_error_and_the_others_are_saved(db, store):
+    store.records["AAAAB"]["frameCount"] = "many"
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count) == ("succeeded", 3, 1)
+    (error,) = scan.errors.all()
+    assert error.record == "AAAAB"
+    assert "frameCount" in error.message
+    assert not Dataset.objects.filter(pk="AAAAB").exists()
+    assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 1
+
+    # Fixed in the store: the next scan picks it up, without an updateDate change.
+    store.records["AAAAB"]["frameCount"] = 444
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+    assert (scan.new_count, scan.error_count) == (1, 0)
+
+
+def test_http_500_then_success_is_retried(db, store):
+    store.fail("DatasetList", Failure(status=500))
+    store.fail("DatasetsByProposal", Failure(status=502), Failure(status=503))
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count) == ("succeeded", 4, 0)
+    assert store.operations()[:5] == [
+        "DatasetList",
+        "DatasetList",
+        "DatasetsByProposal",
+        "DatasetsByProposal",
+        "DatasetsByProposal",
+    ]
+
+
+def test_a_proposal_batch_that_keeps_failing_is_an_error_and_the_scan_goes_on(db, store, settings):
+    settings.LEVEL2_METADATA_RETRIES = 1
+    store.fail("DatasetsByProposal", Failure(status=500), Failure(status=500))
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count, scan.proposals_done) == ("succeeded", 0, 2, 2)
+    assert sorted(scan.errors.values_list("record", flat=True)) == ["pid_2_7", "pid_3_54"]
+    assert "HTTP 500" in scan.errors.first().message
+
+    # Nothing was stored for them, so the next scan completes the work.
+    assert run_scan(trigger=Scan.Trigger.COMMAND).new_count == 4
+
+
+def test_a_timeout_is_retried(db, store, settings):
+    settings.LEVEL2_METADATA_TIMEOUT_S = 0.2
+    store.fail("DatasetsByProposal", Failure(status=200, delay_s=0.6))
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count) == ("succeeded", 4, 0)
+    assert store.operations().count("DatasetsByProposal") == 2
+
+
+def test_a_list_that_cannot_be_read_fails_the_scan_and_marks_nothing_vanished(db, store, settings):
+    run_scan(trigger=Scan.Trigger.COMMAND)
+    settings.LEVEL2_METADATA_RETRIES = 0
+    store.fail("DatasetList", Failure(status=200, body={"errors": [{"message": "database unavailable"}]}))
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert scan.status == Scan.Status.FAILED
+    assert "database unavailable" in scan.message
+    assert scan.finished_at is not None
+    assert not Dataset.objects.filter(vanished_at__isnull=False).exists()
+
+
+def test_an_unexpected_failure_marks_the_scan_failed_without_details(db, store, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(ops.scan, "_update_program_totals", broken)
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert scan.status == Scan.Status.FAILED
+    assert "we logged it" in scan.message and "secret" not in scan.message
+    # The failed batch was rolled back whole.
+    assert not Dataset.objects.exists() and not ObservingProgram.objects.exists()
+
+
+def test_a_scan_left_running_by_a_dead_process_is_closed_by_the_next(db, store):
+    dead = Scan.objects.create(status=Scan.Status.RUNNING)
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    dead.refresh_from_db()
+    assert dead.status == Scan.Status.FAILED and dead.finished_at is not None
+
+
+def test_a_scan_row_made_beforehand_is_the_one_that_runs(db, store, staff_user):
+    queued = Scan.objects.create(trigger=Scan.Trigger.BUTTON, triggered_by=staff_user)
+
+    scan = run_scan(trigger=Scan.Trigger.BUTTON, user=staff_user, scan=queued)
+
+    assert scan.pk == queued.pk and scan.status == Scan.Status.SUCCEEDED and scan.new_count == 4
+    assert Scan.objects.count() == 1
+
+
+def test_a_dataset_moved_to_another_program_updates_both(db, store):
+    run_scan(trigger=Scan.Trigger.COMMAND)
+    store.records["AAAAB"].update(observingProgramExecutionId=OP_B, updateDate="2025-07-01T00:00:00.000000")
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 1
+    assert ObservingProgram.objects.get(pk=OP_B).dataset_count == 2
+    assert scanner_events(OP_A)[-1].details["datasets_changed"] == ["AAAAB"]
+    assert scanner_events(OP_B)[-1].details["datasets_changed"] == ["AAAAB"]
