@@ -1,0 +1,494 @@
+"""The demo metadata store: GraphQL over HTTP POST at /graphql, answering from a DemoStore.
+
+Each request is parsed and validated with graphql-core against the project's own
+``ops/metadata/schema.graphql``, so a query the demo store accepts is one the project may
+send. Answers are not made by graphql-core's executor (one resolver call per field is far
+too slow for 100,000 records): root fields are answered here, and each record is projected
+to the selected fields as a plain dict, then the response is serialised once.
+
+The store grows with the clock: records whose ``createDate`` is after the server's clock are
+hidden until then, so OPs generated to "arrive" after ``now`` appear while it runs.
+
+Runs without Django: ``python -m ops.demo_store.server --port 0`` prints its URL when ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from functools import lru_cache
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    build_schema,
+    graphql_sync,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+
+from ops.demo_store.generator import DemoStore, Record, generate_store, iso, with_changes
+
+log = logging.getLogger(__name__)
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "metadata" / "schema.graphql"
+SORTABLE_COLUMNS = {"createDate", "updateDate", "datasetId", "startTime"}
+# Filters of DatasetInventoriesRequest the demo store honours; any other one is refused
+# with an error, so that a query relying on it is noticed rather than answered wrongly.
+SUPPORTED_FILTERS = {
+    "pageSize",
+    "pageNumber",
+    "sortColumn",
+    "datasetIds",
+    "primaryProposalIds",
+    "updateDateMin",
+    "updateDateMax",
+}
+MAX_BODY_BYTES = 10_000_000
+
+
+class RequestError(Exception):
+    """A request the store refuses; its message goes to the client as a GraphQL error."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def store_datetime(value: str) -> str:
+    """A DateTime argument in the store's text form (naive UTC), for comparing with records."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (TypeError, ValueError) as error:
+        raise RequestError(f"Not a date and time: {value!r}.") from error
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return iso(moment)
+
+
+class StoreIndex:
+    """A DemoStore indexed for answering: by creation time, by proposal and by id."""
+
+    def __init__(self, store: DemoStore) -> None:
+        self.store = store
+        self.datasets = store.datasets
+        self.create_dates = [record["createDate"] for record in self.datasets]
+        self.by_id = {record["datasetId"]: record for record in self.datasets}
+        self.by_proposal: dict[str, list[Record]] = {}
+        for record in self.datasets:
+            self.by_proposal.setdefault(record["primaryProposalId"], []).append(record)
+        self.proposal_create_dates = {
+            proposal_id: [record["createDate"] for record in records]
+            for proposal_id, records in self.by_proposal.items()
+        }
+        self._sorted_cache: dict[tuple[int, str], list[Record]] = {}
+        self._sorted_lock = threading.Lock()
+
+    def visible_count(self, clock_text: str) -> int:
+        return bisect_right(self.create_dates, clock_text)
+
+    def all_sorted(self, visible: int, sort_column: str) -> list[Record]:
+        """Every visible record in `sort_column` order, kept until more records show up:
+        a paged listing sorts once, not once per page."""
+        if sort_column == "createDate":
+            return self.datasets[:visible]
+        key = (visible, sort_column)
+        with self._sorted_lock:
+            cached = self._sorted_cache.get(key)
+        if cached is None:
+            cached = sorted(self.datasets[:visible], key=_sort_key(sort_column))
+            with self._sorted_lock:
+                self._sorted_cache = {key: cached}
+        return cached
+
+
+def _sort_key(column: str) -> Callable[[Record], Any]:
+    getter = itemgetter(column)
+    return lambda record: getter(record) or ""
+
+
+@lru_cache(maxsize=4)
+def load_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
+    return build_schema(path.read_text())
+
+
+class DemoStoreApi:
+    """Answers GraphQL request bodies from a store; the HTTP layer is DemoStoreServer."""
+
+    def __init__(
+        self,
+        *,
+        store: DemoStore,
+        clock: Callable[[], datetime] = utc_now,
+        schema: GraphQLSchema | None = None,
+    ) -> None:
+        self.schema = schema or load_schema()
+        self.clock = clock
+        self.index = StoreIndex(store)
+        self.inversions: dict[str, Record] = {}
+        self._inversions_lock = threading.Lock()
+        self._documents = lru_cache(maxsize=128)(self._parse_and_validate)
+
+    def replace_store(self, store: DemoStore) -> None:
+        """Serve another store from now on (requests under way finish with the old one)."""
+        self.index = StoreIndex(store)
+
+    def _parse_and_validate(self, query: str) -> DocumentNode | list[GraphQLError]:
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            return [error]
+        return validate(self.schema, document) or document
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The JSON response to one request body ``{query, variables, operationName}``."""
+        query = body.get("query")
+        if not isinstance(query, str):
+            return {"errors": [{"message": "The request has no query."}]}
+        document = self._documents(query)
+        if isinstance(document, list):
+            return {"errors": [error.formatted for error in document]}
+        operation, fragments = _operation(document, body.get("operationName"))
+        if operation is None:
+            return {"errors": [{"message": "Name the operation to run (operationName)."}]}
+        variables = body.get("variables") or {}
+        if not isinstance(variables, dict):
+            return {"errors": [{"message": "variables must be a JSON object."}]}
+        coerced = get_variable_values(self.schema, operation.variable_definitions or (), variables)
+        if isinstance(coerced, list):
+            return {"errors": [error.formatted for error in coerced]}
+        root_fields = list(_fields(operation.selection_set, fragments))
+        if any(field.name.value in {"__schema", "__type"} for field in root_fields):
+            # Introspection is rare and small: graphql-core's executor answers it.
+            result = graphql_sync(self.schema, query, variable_values=variables)
+            return result.formatted
+        root_type = (
+            self.schema.mutation_type
+            if operation.operation == OperationType.MUTATION
+            else self.schema.query_type
+        )
+        data: dict[str, Any] = {}
+        for field in root_fields:
+            response_key = field.alias.value if field.alias else field.name.value
+            if field.name.value == "__typename":
+                data[response_key] = root_type.name
+                continue
+            arguments = get_argument_values(root_type.fields[field.name.value], field, coerced)
+            try:
+                data[response_key] = self._resolve(field.name.value, arguments, field, fragments)
+            except RequestError as error:
+                return {
+                    "data": None,
+                    "errors": [{"message": str(error), "path": [response_key]}],
+                }
+        return {"data": data}
+
+    def _resolve(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        field: FieldNode,
+        fragments: dict[str, FragmentDefinitionNode],
+    ) -> Any:
+        selection = _projection(field.selection_set, fragments)
+        if name == "datasetInventories":
+            return _project(self.dataset_inventories(arguments.get("filterParams") or {}), selection)
+        if name == "experimentDescriptions":
+            return _project(self.experiment_descriptions(arguments.get("filterParams") or {}), selection)
+        if name == "createL2InversionInventory":
+            return _project([self.create_l2_inversion_inventory(arguments["createParams"])], selection)[0]
+        raise RequestError(f"The demo store does not answer {name}.")
+
+    def dataset_inventories(self, filters: dict[str, Any]) -> list[Record]:
+        unsupported = sorted(set(filters) - SUPPORTED_FILTERS)
+        if unsupported:
+            raise RequestError(f"The demo store does not support the filters {', '.join(unsupported)}.")
+        index = self.index
+        clock_text = iso(self.clock())
+        sort_column = filters.get("sortColumn") or "createDate"
+        descending = sort_column.startswith("-")
+        sort_column = sort_column.removeprefix("-")
+        if sort_column not in SORTABLE_COLUMNS:
+            raise RequestError(
+                f"The demo store sorts by {', '.join(sorted(SORTABLE_COLUMNS))} only, not {sort_column!r}."
+            )
+        dataset_ids = filters.get("datasetIds")
+        proposal_ids = filters.get("primaryProposalIds")
+        needs_sort = True
+        if dataset_ids is not None:
+            found = (index.by_id.get(dataset_id) for dataset_id in dict.fromkeys(dataset_ids))
+            records = [r for r in found if r is not None and r["createDate"] <= clock_text]
+            if proposal_ids is not None:
+                wanted_proposals = set(proposal_ids)
+                records = [r for r in records if r["primaryProposalId"] in wanted_proposals]
+        elif proposal_ids is not None:
+            records = []
+            for proposal_id in dict.fromkeys(proposal_ids):
+                visible = bisect_right(index.proposal_create_dates.get(proposal_id, ()), clock_text)
+                records.extend(index.by_proposal.get(proposal_id, ())[:visible])
+        else:
+            records = index.all_sorted(index.visible_count(clock_text), sort_column)
+            needs_sort = False
+        if filters.get("updateDateMin") is not None:
+            update_min = store_datetime(filters["updateDateMin"])
+            records = [r for r in records if (r.get("updateDate") or "") >= update_min]
+        if filters.get("updateDateMax") is not None:
+            update_max = store_datetime(filters["updateDateMax"])
+            records = [r for r in records if (r.get("updateDate") or "") <= update_max]
+        if needs_sort:
+            records = sorted(records, key=_sort_key(sort_column))
+        if descending:
+            records = records[::-1]
+        return _page(records, page_size=filters.get("pageSize"), page_number=filters.get("pageNumber"))
+
+    def experiment_descriptions(self, filters: dict[str, Any]) -> list[Record]:
+        experiments = self.index.store.experiments
+        if filters.get("experimentId") is not None:
+            experiments = [e for e in experiments if e["experimentId"] == filters["experimentId"]]
+        if filters.get("experimentDescriptionId") is not None:
+            wanted = filters["experimentDescriptionId"]
+            experiments = [e for e in experiments if e["experimentDescriptionId"] == wanted]
+        return experiments
+
+    def create_l2_inversion_inventory(self, create_params: dict[str, Any]) -> Record:
+        """Keep the inversion in memory. Sending the same inversionId again replaces it (a
+        retried publish must not fail), keeping its first createDate."""
+        now_text = iso(self.clock())
+        with self._inversions_lock:
+            earlier = self.inversions.get(create_params["inversionId"])
+            record = {
+                "asdfObjectKey": None,
+                **create_params,
+                "createDate": earlier["createDate"] if earlier else now_text,
+                "updateDate": now_text if earlier else None,
+            }
+            self.inversions[create_params["inversionId"]] = record
+        return record
+
+
+def _operation(
+    document: DocumentNode, operation_name: str | None
+) -> tuple[OperationDefinitionNode | None, dict[str, FragmentDefinitionNode]]:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    if operation_name:
+        named = [op for op in operations if op.name and op.name.value == operation_name]
+        return (named[0] if named else None), fragments
+    return (operations[0] if len(operations) == 1 else None), fragments
+
+
+def _fields(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> Iterable[FieldNode]:
+    """The fields of a selection set, with fragments spread in place."""
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            yield from _fields(fragments[selection.name.value].selection_set, fragments)
+
+
+def _projection(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> dict[str, str]:
+    """Response key → record key of the selected fields (all scalars in these types)."""
+    return {
+        (field.alias or field.name).value: field.name.value for field in _fields(selection_set, fragments)
+    }
+
+
+def _project(records: list[Record], selection: dict[str, str]) -> list[Record]:
+    # Absent optional fields (older records) come out null, as a GraphQL server sends them.
+    if all(key == name for key, name in selection.items()):
+        names = list(selection)
+        return [{name: record.get(name) for name in names} for record in records]
+    pairs = list(selection.items())
+    return [{key: record.get(name) for key, name in pairs} for record in records]
+
+
+def _page(records: list[Record], *, page_size: int | None, page_number: int | None) -> list[Record]:
+    if page_size is None:
+        return records
+    if page_size < 1 or (page_number or 1) < 1:
+        raise RequestError("pageSize and pageNumber must be at least 1.")
+    start = ((page_number or 1) - 1) * page_size
+    return records[start : start + page_size]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # Keep-alive: the scan sends many requests over one connection.
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0].rstrip("/") != "/graphql":
+            self._send(HTTPStatus.NOT_FOUND, {"errors": [{"message": "The store answers at /graphql."}]})
+            return
+        started = time.perf_counter()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"errors": [{"message": "Request too large."}]})
+            return
+        try:
+            body = json.loads(self.rfile.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            self._send(HTTPStatus.BAD_REQUEST, {"errors": [{"message": "The request body is not JSON."}]})
+            return
+        if not isinstance(body, dict):
+            self._send(
+                HTTPStatus.BAD_REQUEST, {"errors": [{"message": "The request must be a JSON object."}]}
+            )
+            return
+        try:
+            response = self.server.api.answer(body)
+        except Exception:
+            log.exception("demo store: answering failed")
+            response = {"errors": [{"message": "The demo store failed; it logged the error."}]}
+        self._send(HTTPStatus.OK, response)
+        if self.server.log_requests:
+            data = response.get("data") or {}
+            sizes = ", ".join(f"{k}: {len(v) if isinstance(v, list) else 1}" for k, v in data.items())
+            outcome = "errors" if response.get("errors") else sizes
+            print(
+                f"{iso(utc_now())[:19]} {body.get('operationName') or _first_line(body)} → {outcome} "
+                f"({(time.perf_counter() - started) * 1000:.0f} ms)",
+                flush=True,
+            )
+
+    def do_GET(self) -> None:
+        self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"errors": [{"message": "POST GraphQL to /graphql."}]})
+
+    def _send(self, status: HTTPStatus, response: dict[str, Any]) -> None:
+        payload = json.dumps(response, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Requests are logged by do_POST when asked to; the default logs every request to stderr.
+        pass
+
+
+def _first_line(body: dict[str, Any]) -> str:
+    query = body.get("query")
+    return query.strip().split("(", 1)[0].split("{", 1)[0].strip()[:60] if isinstance(query, str) else "?"
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], *, api: DemoStoreApi, log_requests: bool) -> None:
+        self.api = api
+        self.log_requests = log_requests
+        super().__init__(address, _Handler)
+
+
+class DemoStoreServer:
+    """The demo store over HTTP; ``port=0`` picks a free port (see ``url``).
+
+    Use ``serve_forever()`` in the foreground, or ``start()``/``stop()`` (or ``with``) for a
+    background thread, as tests and the benchmark do.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: DemoStore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], datetime] = utc_now,
+        log_requests: bool = False,
+    ) -> None:
+        self.api = DemoStoreApi(store=store, clock=clock)
+        self.httpd = _HttpServer((host, port), api=self.api, log_requests=log_requests)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/graphql"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> DemoStoreServer:
+        self._thread = threading.Thread(target=self.serve_forever, name="demo-store", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> DemoStoreServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a generated store until interrupted; prints ``ready <url>`` once it listens."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--datasets", type=int, default=2000)
+    parser.add_argument("--programs", type=int, default=None)
+    parser.add_argument("--now", type=datetime.fromisoformat, default=None, help="naive UTC; default: now")
+    parser.add_argument(
+        "--changed-fraction",
+        type=float,
+        default=0.0,
+        help="serve the store after this fraction of datasets changed at --now (benchmark re-scan)",
+    )
+    args = parser.parse_args(argv)
+    now = args.now or utc_now()
+    started = time.perf_counter()
+    store = generate_store(seed=args.seed, datasets=args.datasets, programs=args.programs, now=now)
+    if args.changed_fraction:
+        store = with_changes(store, fraction=args.changed_fraction, at=now)
+    server = DemoStoreServer(store=store, host=args.host, port=args.port)
+    print(f"ready {server.url} ({len(store.datasets)} datasets in {time.perf_counter() - started:.1f} s)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()
