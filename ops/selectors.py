@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, JSONField, OuterRef, QuerySet
+from django.db.models.expressions import RawSQL
 
-from ops.models import ObservingProgram, ProgramEvent
+from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent
 
 
 def programs_with_state() -> QuerySet[ObservingProgram]:
@@ -63,3 +65,89 @@ def programs_due_for_qualification(*, now: datetime, states: Collection[str]) ->
         .values_list("pk", flat=True)
         .iterator(chunk_size=5000)
     )
+
+
+# What the export and the list need of a report: each IP's verdict, not its rule details.
+_REPORT_VERDICTS = """
+    SELECT jsonb_build_object(
+        'invertible', "ops_programevent"."details" -> 'report' -> 'invertible',
+        'instrument_programs', coalesce(jsonb_object_agg(ip ->> 'id', jsonb_build_object(
+            'invertible', ip -> 'invertible', 'failed_rules', ip -> 'failed_rules'
+        )) FILTER (WHERE ip IS NOT NULL), '{}'::jsonb)
+    )
+    FROM jsonb_array_elements("ops_programevent"."details" -> 'report' -> 'instrument_programs') AS ip
+"""
+
+
+def latest_verdicts(*, program_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """Per OP, from its newest report: ``{"invertible", "qualified_at", "instrument_programs":
+    {ip_id: {"invertible", "failed_rules"}}}``. The rule details stay in the database."""
+    rows = (
+        ProgramEvent.objects.filter(program_id__in=list(program_ids), details__has_key="report")
+        .order_by("program_id", "-id")
+        .distinct("program_id")
+        .annotate(verdicts=RawSQL(f"({_REPORT_VERDICTS})", [], output_field=JSONField()))
+        .values_list("program_id", "created_at", "verdicts")
+    )
+    return {program_id: {**verdicts, "qualified_at": created_at} for program_id, created_at, verdicts in rows}
+
+
+def program_export(*, state: str | None = None, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+    """Every OP (or those in ``state``) as the export's JSON object, ordered by program id.
+
+    Read in chunks of ``chunk_size`` OPs (four queries each), so memory stays bounded. The
+    format is documented in docs/programs-export.md.
+    """
+    programs = programs_with_state().order_by("pk")
+    if state:
+        programs = programs.filter(current_event__to_state=state)
+    after = None
+    while True:
+        chunk = list((programs.filter(pk__gt=after) if after is not None else programs)[:chunk_size])
+        if not chunk:
+            return
+        ids = [program.pk for program in chunk]
+        instrument_programs: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for ip_id, program_id, instrument in (
+            InstrumentProgram.objects.filter(program_id__in=ids)
+            .order_by("id")
+            .values_list("id", "program_id", "instrument")
+        ):
+            instrument_programs[program_id].append((ip_id, instrument))
+        dataset_ids: dict[str, list[str]] = defaultdict(list)
+        for ip_id, dataset_id in (
+            Dataset.objects.filter(program_id__in=ids, vanished_at__isnull=True)
+            .order_by("id")
+            .values_list("instrument_program_id", "id")
+        ):
+            dataset_ids[ip_id].append(dataset_id)
+        verdicts = latest_verdicts(program_ids=ids)
+        for program in chunk:
+            verdict = verdicts.get(program.pk, {})
+            ip_verdicts = verdict.get("instrument_programs", {})
+            settles_at = program.settles_at()
+            qualified_at = verdict.get("qualified_at")
+            yield {
+                "program_id": program.pk,
+                "proposal_id": program.proposal_id,
+                "experiment_id": program.experiment_id,
+                "state": program.current_event.to_state if program.current_event_id else None,
+                "state_since": program.current_event.created_at.isoformat()
+                if program.current_event_id
+                else None,
+                "settles_at": settles_at.isoformat() if settles_at else None,
+                "dataset_count": sum(len(dataset_ids[ip_id]) for ip_id, _ in instrument_programs[program.pk]),
+                "invertible": verdict.get("invertible"),
+                "qualified_at": qualified_at.isoformat() if qualified_at else None,
+                "instrument_programs": [
+                    {
+                        "id": ip_id,
+                        "instrument": instrument,
+                        "dataset_ids": dataset_ids[ip_id],
+                        "invertible": ip_verdicts.get(ip_id, {}).get("invertible"),
+                        "failed_rules": ip_verdicts.get(ip_id, {}).get("failed_rules", []),
+                    }
+                    for ip_id, instrument in instrument_programs[program.pk]
+                ],
+            }
+        after = chunk[-1].pk
