@@ -480,7 +480,11 @@ def _iter_arrivals(
         records = generator.program(proposal=proposal, first_created=first_created, size=rng.randint(1, 7))
         for position, record in enumerate(records):
             # Spread the OP's datasets over the next few slots so that a scan sees it grow.
-            created = first_created + interval * (position // 3) * rng.randint(1, 3)
+            created = (
+                first_created
+                + interval * (position // 3) * rng.randint(1, 3)
+                + timedelta(seconds=position * rng.uniform(5, 40))
+            )
             record["createDate"] = record["updateDate"] = iso(created)
             record["headerDataUnitCreationDate"] = iso(created - timedelta(minutes=30))
         yield from records

@@ -397,7 +397,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _first_line(body: dict[str, Any]) -> str:
     query = body.get("query")
-    return query.strip().split("(", 1)[0].split("{", 1)[0].strip()[:60] if isinstance(query, str) else "?"
+    name = query.strip().split("(", 1)[0].split("{", 1)[0].strip()[:60] if isinstance(query, str) else ""
+    return name or "anonymous query"
 
 
 class _HttpServer(ThreadingHTTPServer):

@@ -1,0 +1,59 @@
+"""Serve the demo metadata store in the foreground (the `demostore` process of the Procfile).
+
+The store is generated from the seed with "now" at the start of today (UTC), so restarting
+it the same day serves the very same records and a scan finds nothing changed. From that
+moment on a new OP arrives every few minutes for two days (its datasets over the next few
+arrivals), hidden until its time: a user watching the dashboard sees programs appear.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from ops.demo_store.generator import generate_store
+from ops.demo_store.server import DemoStoreServer, utc_now
+
+ARRIVAL_HOURS = 48
+
+
+class Command(BaseCommand):
+    help = "Serve the demo metadata store (GraphQL at /graphql) until Ctrl-C."
+    # The store needs no database: skip the checks that would connect to one.
+    requires_system_checks = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=settings.LEVEL2_DEMO_STORE_PORT)
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--datasets", type=int, default=2000, help="datasets already there today")
+        parser.add_argument(
+            "--arrival-minutes", type=float, default=5.0, help="minutes between arriving programs"
+        )
+
+    def handle(
+        self, *args, host: str, port: int, seed: int, datasets: int, arrival_minutes: float, **options
+    ):
+        start_of_today = datetime.combine(utc_now().date(), time.min)
+        interval = timedelta(minutes=arrival_minutes)
+        store = generate_store(
+            seed=seed,
+            datasets=datasets,
+            now=start_of_today,
+            arriving_programs=int(timedelta(hours=ARRIVAL_HOURS) / interval),
+            arrival_interval=interval,
+        )
+        server = DemoStoreServer(store=store, host=host, port=port, log_requests=options["verbosity"] >= 1)
+        self.stdout.write(
+            f"Demo metadata store at {server.url} (seed {seed}, {datasets} datasets, a new program "
+            f"every {arrival_minutes:g} minutes). Ctrl-C stops it."
+        )
+        self.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            self.stdout.write("Demo metadata store stopped.")
+        finally:
+            server.httpd.server_close()
