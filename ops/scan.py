@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -23,6 +23,7 @@ from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from ops import selectors
 from ops.history import Actor, EventRequest, record_events
 from ops.metadata.client import MetadataClient, MetadataStoreError
 from ops.metadata.records import DatasetRecord, ListedDataset, RecordError, parse_dataset, parse_listed
@@ -41,15 +42,15 @@ from ops.states import ActorKind, State
 
 log = logging.getLogger(__name__)
 
-# pg_try_advisory_lock key of the scan ("L2SC"); below 2**31 so that pg_locks shows it as
-# classid 0, objid SCAN_LOCK_KEY (see ops.selectors.scan_is_running).
-SCAN_LOCK_KEY = 0x4C325343
-
 # Datasets fetched and written per transaction: whole proposals are added to a batch until
 # it holds at least this many, so memory stays bounded and round trips stay few.
 BATCH_DATASETS = 2000
 
 SCANNER = Actor(ActorKind.SCANNER)
+
+# A requested scan normally starts within seconds. A row still "running" without the lock
+# after this long lost its worker; it no longer blocks "Scan now" (the next scan closes it).
+REQUEST_WAIT_LIMIT = timedelta(minutes=5)
 
 # Every Dataset column the scan writes (all but the key and first_seen_at).
 DATASET_FIELDS = [
@@ -100,7 +101,7 @@ def _scan_lock() -> Iterator[None]:
     lock_connection = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
         with lock_connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [SCAN_LOCK_KEY])
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [selectors.SCAN_LOCK_KEY])
             (acquired,) = cursor.fetchone()
         if not acquired:
             raise ScanAlreadyRunning("Another scan is running; this one did not start.")
@@ -135,6 +136,20 @@ def run_scan(
             _finish(scan, status=Scan.Status.FAILED, message=str(error))
         raise
     return scan
+
+
+def request_scan(*, user: AbstractBaseUser) -> Scan:
+    """The row of a scan someone asked for ("Scan now"); the caller enqueues the task.
+
+    Raises ScanAlreadyRunning when a scan is running or another request is still waiting
+    for a worker, so that a double click does not queue two scans.
+    """
+    waiting = Scan.objects.filter(
+        status=Scan.Status.RUNNING, started_at__gte=timezone.now() - REQUEST_WAIT_LIMIT
+    )
+    if selectors.scan_is_running() or waiting.exists():
+        raise ScanAlreadyRunning("A scan is already running; its progress is on the Scans page.")
+    return Scan.objects.create(trigger=Scan.Trigger.BUTTON, triggered_by=user)
 
 
 def _failure_message(error: BaseException) -> str:

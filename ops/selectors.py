@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Exists, JSONField, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
-from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent
+from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent, Scan, ScanError
 
 
 def programs_with_state() -> QuerySet[ObservingProgram]:
@@ -151,3 +152,39 @@ def program_export(*, state: str | None = None, chunk_size: int = 2000) -> Itera
                 ],
             }
         after = chunk[-1].pk
+
+
+# --- scans -----------------------------------------------------------------------------------
+
+
+# pg_try_advisory_lock key that ops.scan holds while a scan runs ("L2SC"); below 2**31, so
+# pg_locks shows it as classid 0, objid SCAN_LOCK_KEY.
+SCAN_LOCK_KEY = 0x4C325343
+
+
+def scan_is_running() -> bool:
+    """Whether a scan holds the scan lock now, whatever the scan rows say."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT EXISTS (
+                SELECT 1 FROM pg_locks
+                WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = %s AND objsubid = 1
+                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            )
+            """,
+            [SCAN_LOCK_KEY],
+        )
+        return cursor.fetchone()[0]
+
+
+def scan_list() -> QuerySet[Scan]:
+    return Scan.objects.select_related("triggered_by").order_by("-id")
+
+
+def scan_detail(*, scan_id: int) -> Scan:
+    return Scan.objects.select_related("triggered_by").get(pk=scan_id)
+
+
+def scan_errors(*, scan: Scan) -> QuerySet[ScanError]:
+    return scan.errors.order_by("id")

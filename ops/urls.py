@@ -5,4 +5,7 @@ from ops import views
 app_name = "ops"
 urlpatterns = [
     path("programs/", views.program_list, name="program-list"),
+    path("scans/", views.scan_list, name="scan-list"),
+    path("scans/start/", views.scan_start, name="scan-start"),
+    path("scans/<int:scan_id>/", views.scan_detail, name="scan-detail"),
 ]

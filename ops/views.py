@@ -1,9 +1,15 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from ops import selectors
+from ops import selectors, tasks
+from ops.models import Scan
+from ops.scan import ScanAlreadyRunning, request_scan
 from ops.states import State
 
 PROGRAMS_PER_PAGE = 50
@@ -32,3 +38,49 @@ def program_list(request):
     }
     template = "ops/program_list.html#program-table" if request.htmx else "ops/program_list.html"
     return render(request, template, context)
+
+
+SCANS_PER_PAGE = 50
+SCAN_ERRORS_PER_PAGE = 100
+
+
+@login_required
+@require_GET
+def scan_list(request):
+    page = Paginator(selectors.scan_list(), SCANS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "any_running": any(scan.status == Scan.Status.RUNNING for scan in page.object_list),
+    }
+    template = "ops/scan_list.html#scan-table" if request.htmx else "ops/scan_list.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def scan_start(request):
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff may start a scan.")
+    try:
+        scan = request_scan(user=request.user)
+    except ScanAlreadyRunning as error:
+        messages.warning(request, str(error))
+    else:
+        transaction.on_commit(lambda: tasks.scan_metadata_store.delay(scan.pk))
+        messages.success(request, f"Scan {scan.pk} started.")
+    return redirect("ops:scan-list")
+
+
+@login_required
+@require_GET
+def scan_detail(request, scan_id: int):
+    try:
+        scan = selectors.scan_detail(scan_id=scan_id)
+    except Scan.DoesNotExist:
+        raise Http404("No such scan.") from None
+    if request.htmx:
+        return render(request, "ops/scan_detail.html#scan-summary", {"scan": scan})
+    errors = Paginator(selectors.scan_errors(scan=scan), SCAN_ERRORS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "ops/scan_detail.html", {"scan": scan, "page": errors})

@@ -85,6 +85,7 @@ class FakeStore:
     experiments: dict[str, str] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
+    inventories: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, *records: dict[str, Any]) -> None:
         for record in records:
@@ -109,7 +110,8 @@ class FakeStore:
         self.sent.append(Sent(name, variables, dict(request.headers)))
         if self.failures.get(name):
             failure = self.failures[name].pop(0)
-            time.sleep(failure.delay_s)
+            if failure.delay_s:
+                time.sleep(failure.delay_s)
             return _json(failure.body or {"errors": [{"message": "boom"}]}, failure.status)
         fields = [
             selection.name.value
@@ -120,6 +122,10 @@ class FakeStore:
                 {"experimentId": k, "experimentDescription": v} for k, v in sorted(self.experiments.items())
             ]
             return _json({"data": {"experimentDescriptions": rows}})
+        if name == "CreateL2InversionInventory":
+            self.inventories.append(variables["createParams"])
+            created = {**variables["createParams"], "createDate": "2026-01-01T00:00:00.000000"}
+            return _json({"data": {"createL2InversionInventory": {f: created.get(f) for f in fields}}})
         records = sorted(self.records.values(), key=lambda r: r["datasetId"])
         if name == "DatasetsByProposal":
             records = [r for r in records if r["primaryProposalId"] in variables["proposalIds"]]

@@ -1,0 +1,32 @@
+"""``manage.py scan``: one scan of the metadata store in the foreground, then its summary."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ops.models import Scan
+from ops.scan import ScanAlreadyRunning, run_scan
+
+
+class Command(BaseCommand):
+    help = "Scan the metadata store once and print what changed. Exits non-zero if it failed."
+
+    def handle(self, *args, **options):
+        try:
+            scan = run_scan(trigger=Scan.Trigger.COMMAND)
+        except ScanAlreadyRunning as error:
+            raise CommandError(str(error)) from None
+        duration = scan.duration.total_seconds() if scan.duration else 0.0
+        self.stdout.write(f"scan {scan.pk} {scan.status} in {duration:.1f} s")
+        for label, count in [
+            ("new", scan.new_count),
+            ("changed", scan.changed_count),
+            ("unchanged", scan.unchanged_count),
+            ("vanished", scan.vanished_count),
+            ("errors", scan.error_count),
+        ]:
+            self.stdout.write(f"{label}: {count}")
+        for error in scan.errors.all()[:20]:
+            self.stdout.write(f"error {error.record}: {error.message}")
+        if scan.error_count > 20:
+            self.stdout.write(f"… and {scan.error_count - 20} more errors: see the Scans page.")
+        if scan.status == Scan.Status.FAILED:
+            raise CommandError(scan.message)

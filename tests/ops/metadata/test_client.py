@@ -1,0 +1,169 @@
+"""The GraphQL client against a real local HTTP server."""
+
+import logging
+
+import pytest
+
+from ops.metadata.client import GraphQLError, MetadataClient, MetadataStoreError
+from tests.ops.metadata.store import Failure, dataset_record
+
+
+@pytest.fixture
+def store(metadata_store):
+    metadata_store.add(*(dataset_record(f"DS{n:03d}") for n in range(7)))
+    metadata_store.experiments = {"eid_3_54": "Sunspot", "eid_1_1": "Plage"}
+    return metadata_store
+
+
+def test_sends_the_query_file_with_variables(store):
+    with MetadataClient() as client:
+        pages = list(client.datasets_by_id(["DS001", "DS005"]))
+
+    assert [[row["datasetId"] for row in page] for page in pages] == [["DS001", "DS005"]]
+    (sent,) = store.sent
+    assert sent.operation == "DatasetsById"
+    assert sent.variables == {"datasetIds": ["DS001", "DS005"], "pageSize": 5000, "pageNumber": 1}
+
+
+def test_pages_until_a_short_page(store):
+    with MetadataClient(page_size=3) as client:
+        pages = list(client.dataset_list())
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [sent.variables["pageNumber"] for sent in store.sent] == [1, 2, 3]
+    assert pages[0][0] == {
+        "datasetId": "DS000",
+        "primaryProposalId": "pid_3_54",
+        "updateDate": "2025-06-28T19:52:46.460870",
+    }
+
+
+def test_a_store_that_does_not_page_answers_in_one_page(store, metadata_httpserver):
+    store.fail(
+        "DatasetList", Failure(status=200, body={"data": {"datasetInventories": [{"datasetId": "X"}] * 5}})
+    )
+
+    with MetadataClient(page_size=3) as client:
+        assert [len(page) for page in client.dataset_list()] == [5]
+
+
+def test_experiment_descriptions(store):
+    with MetadataClient() as client:
+        assert client.experiment_descriptions() == {"eid_1_1": "Plage", "eid_3_54": "Sunspot"}
+
+
+def test_the_token_is_the_authorization_header_and_never_shown(store, settings, caplog):
+    settings.LEVEL2_METADATA_TOKEN = "s3cret-token"
+    store.fail("DatasetList", Failure(status=500))
+
+    with caplog.at_level(logging.DEBUG), MetadataClient() as client:
+        list(client.dataset_list())
+        shown = repr(client)
+
+    assert [sent.headers.get("Authorization") for sent in store.sent] == ["s3cret-token"] * 2
+    assert "s3cret" not in shown and "s3cret" not in caplog.text
+
+
+def test_no_authorization_header_without_a_token(store):
+    with MetadataClient() as client:
+        client.experiment_descriptions()
+    assert "Authorization" not in store.sent[0].headers
+
+
+def test_5xx_is_retried_with_backoff_then_succeeds(store, caplog):
+    store.fail("ExperimentDescriptions", Failure(status=500), Failure(status=503))
+
+    with MetadataClient() as client:
+        assert client.experiment_descriptions()["eid_1_1"] == "Plage"
+
+    assert store.operations() == ["ExperimentDescriptions"] * 3
+    assert "(HTTP 500), attempt 1 of 3" in caplog.text and "(HTTP 503), attempt 2 of 3" in caplog.text
+
+
+def test_5xx_gives_up_after_the_retries(store):
+    store.fail("ExperimentDescriptions", *[Failure(status=502)] * 3)
+
+    with (
+        MetadataClient() as client,
+        pytest.raises(MetadataStoreError, match="after 3 attempts \\(HTTP 502\\)"),
+    ):
+        client.experiment_descriptions()
+    assert len(store.sent) == 3
+
+
+def test_backoff_grows_exponentially(store, monkeypatch):
+    delays = []
+    monkeypatch.setattr("ops.metadata.client.time.sleep", delays.append)
+    monkeypatch.setattr("ops.metadata.client.random.uniform", lambda low, high: high)
+    store.fail("ExperimentDescriptions", *[Failure(status=500)] * 3)
+
+    with MetadataClient(retries=3, backoff_s=0.5) as client:
+        client.experiment_descriptions()
+
+    assert delays == [0.5, 1.0, 2.0]
+
+
+def test_4xx_is_not_retried(store):
+    store.fail("ExperimentDescriptions", Failure(status=403, body={"detail": "forbidden"}))
+
+    with MetadataClient() as client, pytest.raises(MetadataStoreError, match="HTTP 403"):
+        client.experiment_descriptions()
+    assert len(store.sent) == 1
+
+
+def test_a_timeout_is_retried(store):
+    store.fail("ExperimentDescriptions", Failure(status=200, delay_s=0.5))
+
+    with MetadataClient(timeout_s=0.1) as client:
+        assert client.experiment_descriptions()["eid_3_54"] == "Sunspot"
+    assert len(store.sent) == 2
+
+
+def test_connection_errors_are_retried_then_reported(settings):
+    # Nothing listens on port 9 (discard) of localhost.
+    client = MetadataClient(url="http://127.0.0.1:9/graphql", retries=2, backoff_s=0.001)
+    with client, pytest.raises(MetadataStoreError, match="after 3 attempts \\(ConnectionError\\)"):
+        client.experiment_descriptions()
+
+
+def test_graphql_errors_raise_a_clear_error_and_are_not_retried(store):
+    store.fail(
+        "ExperimentDescriptions",
+        Failure(status=200, body={"data": None, "errors": [{"message": "column x does not exist"}]}),
+    )
+
+    with MetadataClient() as client, pytest.raises(GraphQLError) as raised:
+        client.experiment_descriptions()
+
+    assert str(raised.value) == "The metadata store refused experiment_descriptions: column x does not exist"
+    assert raised.value.errors == [{"message": "column x does not exist"}]
+    assert len(store.sent) == 1
+
+
+def test_an_answer_that_is_not_json_is_an_error(metadata_httpserver, settings):
+    metadata_httpserver.clear()
+    metadata_httpserver.expect_request("/graphql").respond_with_data("<html>proxy error</html>")
+    settings.LEVEL2_METADATA_URL = metadata_httpserver.url_for("/graphql")
+
+    with MetadataClient(retries=0) as client, pytest.raises(MetadataStoreError, match="not JSON"):
+        client.experiment_descriptions()
+
+
+def test_create_l2_inversion_inventory_sends_its_input(store):
+    params = {
+        "inversionId": "inv_1",
+        "primaryProposalId": "pid_3_54",
+        "instrumentProgramExecutionId": "id.1.1",
+        "bucket": "data",
+        "asdfObjectKey": "pid_3_54/inv_1/inv_1.asdf",
+        "datasetIds": ["AAAAA"],
+        "spectralLines": ["Fe I (630.25 nm)"],
+    }
+
+    with MetadataClient() as client:
+        created = client.create_l2_inversion_inventory(params)
+
+    assert store.sent[0].operation == "CreateL2InversionInventory"
+    assert store.sent[0].variables == {"createParams": params}
+    assert store.inventories == [params]
+    assert created["inversionId"] == "inv_1" and created["createDate"]

@@ -1,0 +1,117 @@
+"""Parsing store records: typed values, absent optional fields, one clear error per bad record."""
+
+import datetime as dt
+
+import pytest
+
+from ops.metadata.records import RecordError, parse_dataset, parse_listed
+from tests.ops.metadata.store import dataset_record
+
+OPTIONAL = ["spectralLines", "bucket", "productId", "browseMovieUrl"]
+
+
+def test_a_full_record_parses_to_typed_values():
+    raw = dataset_record("RVMDLI")
+
+    record = parse_dataset(raw)
+
+    assert record.dataset_id == "RVMDLI"
+    assert record.proposal_id == "pid_3_54" and record.experiment_id == "eid_3_54"
+    assert record.program_id == "eid_3_54_opolDyXQ_R001.1185321.14023005"
+    assert record.instrument_program_id == "id.1189737.1073625"
+    assert record.create_date == dt.datetime(2025, 4, 2, 22, 24, 25, 724505, tzinfo=dt.UTC)
+    assert record.update_date == dt.datetime(2025, 6, 28, 19, 52, 46, 460870, tzinfo=dt.UTC)
+    assert (record.frame_count, record.health_good, record.gos_open, record.ao_locked) == (444, 444, 444, 400)
+    assert record.spectral_lines == ["Fe I (630.25 nm)"]
+    assert record.fried_parameter["med"] == 0.039 and record.polarimetric_accuracy is None
+    assert (record.bucket, record.product_id, record.dataset_size) == ("data", "L1-ABCDEFGHIJ", 27)
+    assert record.raw is raw
+
+
+def test_an_older_record_without_optional_fields_parses():
+    raw = dataset_record("BLKGA")
+    for name in [*OPTIONAL, "health", "gosStatus", "lightLevel", "friedParameter", "aoLocked", "updateDate"]:
+        del raw[name]
+
+    record = parse_dataset(raw)
+
+    assert (record.spectral_lines, record.bucket, record.product_id, record.browse_movie_url) == (
+        None,
+        "",
+        "",
+        "",
+    )
+    assert (record.health_good, record.gos_open, record.ao_locked) == (0, 0, 0)
+    assert record.light_level is None and record.update_date is None
+
+
+def test_null_counts_mean_zero():
+    raw = dataset_record(
+        frameCount=None,
+        aoLocked=None,
+        health={"good": None, "bad": 3},
+        gosStatus={"open": None, "closed": 444},
+    )
+
+    record = parse_dataset(raw)
+
+    assert (record.frame_count, record.ao_locked, record.health_good, record.gos_open) == (0, 0, 0, 0)
+
+
+def test_upper_case_block_keys_and_json_string_blocks_parse():
+    record = parse_dataset(
+        dataset_record(health={"GOOD": 40, "BAD": 4}, lightLevel='{"min": 1.0, "med": 2.0}')
+    )
+
+    assert record.health_good == 40 and record.light_level == {"min": 1.0, "med": 2.0}
+
+
+def test_aware_datetimes_become_utc():
+    record = parse_dataset(dataset_record(startTime="2025-03-27T16:03:42-06:00"))
+
+    assert record.start_time == dt.datetime(2025, 3, 27, 22, 3, 42, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("frameCount", "many", "frameCount is 'many', not a count"),
+        ("frameCount", -1, "frameCount is -1, not a count"),
+        ("aoLocked", True, "aoLocked is True, not a count"),
+        ("health", {"good": 1.5}, "health.good is 1.5, not a count"),
+        ("health", [1, 2], "health is [1, 2], not an object"),
+        ("createDate", "yesterday", "createDate is 'yesterday', not an ISO date and time"),
+        ("createDate", None, "createDate is missing"),
+        ("observingProgramExecutionId", None, "observingProgramExecutionId is missing"),
+        ("instrumentProgramExecutionId", 12, "instrumentProgramExecutionId is 12, not text"),
+        ("wavelengthMin", "630", "wavelengthMin is '630', not a number"),
+        ("isEmbargoed", "no", "isEmbargoed is 'no', not true or false"),
+        ("spectralLines", "Fe I", "spectralLines is 'Fe I', not a list of text"),
+        ("stokesParameters", "IQUV" * 5, "stokesParameters is 20 characters long, more than 16"),
+    ],
+)
+def test_a_bad_field_is_an_error_naming_the_dataset_and_the_field(field, value, problem):
+    with pytest.raises(RecordError) as raised:
+        parse_dataset(dataset_record("BADONE", **{field: value}))
+
+    assert str(raised.value) == f"dataset BADONE: {problem}"
+    assert raised.value.dataset_id == "BADONE" and raised.value.field.startswith(field)
+
+
+def test_a_record_without_an_id_is_an_error():
+    with pytest.raises(RecordError, match=r"dataset \?: datasetId is missing"):
+        parse_dataset(dataset_record(datasetId=None))
+    with pytest.raises(RecordError, match="not an object"):
+        parse_dataset(["not", "a", "record"])
+
+
+def test_a_listed_row_parses():
+    row = parse_listed(
+        {"datasetId": "AAAAA", "primaryProposalId": "pid_1_2", "updateDate": "2025-01-02T03:04:05"}
+    )
+
+    assert (row.dataset_id, row.proposal_id) == ("AAAAA", "pid_1_2")
+    assert row.update_date == dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert parse_listed({"datasetId": "B", "primaryProposalId": "p", "updateDate": None}).update_date is None
+    with pytest.raises(RecordError, match="dataset B: primaryProposalId is missing"):
+        parse_listed({"datasetId": "B", "updateDate": None})
