@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -152,6 +153,120 @@ def program_export(*, state: str | None = None, chunk_size: int = 2000) -> Itera
                 ],
             }
         after = chunk[-1].pk
+
+
+# --- one program's page ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One event of an OP's history, with its details summarised for people."""
+
+    event: ProgramEvent
+    verdict: str | None
+    previous_verdict: str | None
+    lines: list[str]
+
+
+@dataclass(frozen=True)
+class ProgramDetail:
+    program: ObservingProgram
+    settles_at: datetime | None
+    # Newest createDate + settle days still ahead: data are arriving, the verdict waits.
+    settling: bool
+    datasets: list[Dataset]
+    history: list[HistoryEntry]
+    report: dict[str, Any] | None
+    report_event: ProgramEvent | None
+
+
+def _verdict_label(invertible: bool | None) -> str | None:
+    return None if invertible is None else ("invertible" if invertible else "not invertible")
+
+
+_FRACTION_RULES = {"health", "gos", "ao"}
+
+
+def rule_value_text(name: str, value: Any) -> str:
+    """A rule's measured value or threshold as the page shows it ("75 %", "944.6″")."""
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "none"
+    if name in _FRACTION_RULES and isinstance(value, int | float):
+        return f"{100 * value:.1f}".removesuffix(".0") + " %"
+    if name == "on_disk" and isinstance(value, int | float):
+        return f"{value:.1f}″"
+    return str(value)
+
+
+def _detail_lines(details: dict[str, Any]) -> list[str]:
+    """A report as its summary and each IP's failed rules; other details as "key: value"."""
+    lines = []
+    report = details.get("report")
+    if report is not None:
+        lines.append(details.get("summary", ""))
+        for ip in report.get("instrument_programs", []):
+            outcome = f"fails {', '.join(ip['failed_rules'])}" if ip["failed_rules"] else "passes every rule"
+            lines.append(f"{ip['id']} ({ip['instrument']}): {outcome}")
+    for key, value in details.items():
+        if key in {"report", "summary", "previous_invertible"}:
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(item) for item in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if not isinstance(v, dict | list))
+        lines.append(f"{key.replace('_', ' ')}: {value}")
+    return [line for line in lines if line]
+
+
+def _report_for_page(report: dict[str, Any]) -> dict[str, Any]:
+    """The stored report with each rule's values as text (the stored one is left as it is)."""
+    return {
+        **report,
+        "instrument_programs": [
+            {
+                **ip,
+                "rules": [
+                    {
+                        **rule,
+                        "measured_text": rule_value_text(rule["name"], rule["measured"]),
+                        "threshold_text": rule_value_text(rule["name"], rule["threshold"]),
+                    }
+                    for rule in ip["rules"]
+                ],
+            }
+            for ip in report.get("instrument_programs", [])
+        ],
+    }
+
+
+def program_detail(*, program_id: str, now: datetime) -> ProgramDetail:
+    """Everything the program page shows, in three queries; ObservingProgram.DoesNotExist if none."""
+    program = programs_with_state().select_related("current_event__actor_user").get(pk=program_id)
+    events = list(program.events.select_related("actor_user").order_by("-id"))
+    report_event = next((event for event in events if "report" in event.details), None)
+    history = [
+        HistoryEntry(
+            event=event,
+            verdict=_verdict_label(event.details["report"].get("invertible"))
+            if "report" in event.details
+            else None,
+            previous_verdict=_verdict_label(event.details.get("previous_invertible")),
+            lines=_detail_lines(event.details),
+        )
+        for event in events
+    ]
+    settles_at = program.settles_at()
+    return ProgramDetail(
+        program=program,
+        settles_at=settles_at,
+        settling=settles_at is not None and settles_at > now,
+        datasets=list(program.datasets.defer("raw").order_by("instrument_program_id", "id")),
+        history=history,
+        report=_report_for_page(report_event.details["report"]) if report_event else None,
+        report_event=report_event,
+    )
 
 
 # --- scans -----------------------------------------------------------------------------------

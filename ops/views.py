@@ -5,10 +5,11 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ops import selectors, tasks
-from ops.models import Scan
+from ops.models import ObservingProgram, Scan
 from ops.scan import ScanAlreadyRunning, request_scan
 from ops.states import State
 
@@ -31,6 +32,7 @@ def program_list(request):
         "page": page,
         "state": state,
         "search": search,
+        "now": timezone.now(),
         "states": State.choices,
         "state_tabs": [
             (value, label, counts.get(value, 0)) for value, label in [("", "all"), *State.choices]
@@ -84,3 +86,13 @@ def scan_detail(request, scan_id: int):
         request.GET.get("page")
     )
     return render(request, "ops/scan_detail.html", {"scan": scan, "page": errors})
+
+
+@login_required
+@require_GET
+def program_detail(request, program_id: str):
+    try:
+        detail = selectors.program_detail(program_id=program_id, now=timezone.now())
+    except ObservingProgram.DoesNotExist:
+        raise Http404("No such observing program.") from None
+    return render(request, "ops/program_detail.html", {"detail": detail})
