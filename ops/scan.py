@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -105,7 +105,14 @@ def _scan_lock() -> Iterator[None]:
             (acquired,) = cursor.fetchone()
         if not acquired:
             raise ScanAlreadyRunning("Another scan is running; this one did not start.")
-        yield
+        try:
+            yield
+        finally:
+            # Unlock before closing: the server ends a closed session a moment later, and
+            # a scan started right after this one must not find the lock still held. (A lost
+            # session has released it already.)
+            with suppress(DatabaseError), lock_connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [selectors.SCAN_LOCK_KEY])
     finally:
         lock_connection.close()
 
