@@ -1,0 +1,236 @@
+"""The scan benchmark: ``python -m bench.scan`` (``make bench``).
+
+Generates ``BENCH_DATASETS`` datasets (default 100,000) in a fifth as many OPs, serves them
+from two demo-store processes (the store as generated, and the same store after 1 % of its
+datasets changed), and measures in one run, against a throwaway database on the configured
+PostgreSQL server (``BENCH_DATABASE``, default ``<configured name>_bench``; dropped at the end):
+
+- the floor: fetch the same JSON the scan fetches (the cheap list, then whole proposals in
+  the scan's batches, then the experiment descriptions), parse it, and COPY the records
+  into an unindexed scratch table, one transaction per batch;
+- the full scan (``ops.scan.run_scan`` into the empty database) and its ratio to the floor;
+- the re-scan after 1 % changed, and its ratio to the full scan;
+- the peak resident memory of this process (the stores live in their own processes).
+
+The last line is one JSON object for tracking. ``BENCH_PROFILE=<file>`` also writes a
+cProfile of the full scan (which then runs slower; its time is not comparable).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import django
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+DEFAULT_DATASETS = 100_000
+SEED = 42
+CHANGED_FRACTION = 0.01
+STORE_START_TIMEOUT_S = 300
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def conninfo(database: dict[str, Any], name: str) -> str:
+    params = {
+        "host": database.get("HOST"),
+        "port": database.get("PORT"),
+        "user": database.get("USER"),
+        "password": database.get("PASSWORD"),
+        "dbname": name,
+    }
+    return psycopg.conninfo.make_conninfo(**{key: str(value) for key, value in params.items() if value})
+
+
+def recreate_database(database: dict[str, Any], name: str, *, create: bool = True) -> None:
+    """Drop the database `name` on the configured server (and create it afresh)."""
+    with psycopg.connect(conninfo(database, database["NAME"]), autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if create:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+@contextmanager
+def store_process(*, datasets: int, now: datetime, changed_fraction: float = 0.0) -> Iterator[str]:
+    """A demo store in a process of its own (so that it does not share this one's GIL)."""
+    command = [
+        sys.executable, "-m", "ops.demo_store.server", "--port", "0", "--seed", str(SEED),
+        "--datasets", str(datasets), "--now", now.isoformat(), "--changed-fraction", str(changed_fraction),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if not line.startswith("ready "):
+            raise RuntimeError(f"The demo store did not start: {line!r}")
+        log(f"  store: {line.strip()}")
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def warm_up(url: str) -> None:
+    """One small listing, so that the store's sorted listing is cached before timing starts."""
+    from ops.metadata.client import MetadataClient
+
+    with MetadataClient(url=url, page_size=1) as client:
+        next(iter(client.dataset_list()))
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def measure_floor(*, url: str, database: dict[str, Any]) -> int:
+    """Fetch + parse what the scan fetches, COPY it into an unindexed table; the rows copied."""
+    from ops.metadata.client import MetadataClient
+    from ops.models import key_numbers
+    from ops.scan import BATCH_DATASETS
+
+    copied = 0
+    with (
+        MetadataClient(url=url) as client,
+        psycopg.connect(conninfo(database, database["NAME"])) as connection,
+    ):
+        connection.execute(
+            "CREATE TABLE bench_floor (dataset_id text, proposal_id text, program_id text, "
+            "instrument_program_id text, create_date timestamptz, update_date timestamptz, raw jsonb)"
+        )
+        connection.commit()
+        count_by_proposal: dict[str, int] = defaultdict(int)
+        for page in client.dataset_list():
+            for row in page:
+                count_by_proposal[row["primaryProposalId"]] += 1
+        # Whole proposals in the scan's order and batch size.
+        batch: list[str] = []
+        batch_size = 0
+        proposals = sorted(count_by_proposal, key=lambda pid: (*key_numbers(pid), pid))
+        for index, proposal_id in enumerate(proposals):
+            batch.append(proposal_id)
+            batch_size += count_by_proposal[proposal_id]
+            if batch_size < BATCH_DATASETS and index < len(proposals) - 1:
+                continue
+            with connection.cursor() as cursor, cursor.copy("COPY bench_floor FROM STDIN") as copy:
+                for page in client.datasets_by_proposal(batch):
+                    for record in page:
+                        copy.write_row(
+                            (
+                                record["datasetId"],
+                                record["primaryProposalId"],
+                                record["observingProgramExecutionId"],
+                                record["instrumentProgramExecutionId"],
+                                record["createDate"],
+                                record["updateDate"],
+                                Jsonb(record),
+                            )
+                        )
+                        copied += 1
+            connection.commit()
+            batch, batch_size = [], 0
+        client.experiment_descriptions()
+    return copied
+
+
+def run_scan_at(url: str, *, profile_path: str | None = None):
+    from django.conf import settings
+
+    from ops.models import Scan
+    from ops.scan import run_scan
+
+    settings.LEVEL2_METADATA_URL = url
+    if not profile_path:
+        return run_scan(trigger=Scan.Trigger.COMMAND)
+    profiler = cProfile.Profile()
+    scan = profiler.runcall(run_scan, trigger=Scan.Trigger.COMMAND)
+    profiler.dump_stats(profile_path)
+    return scan
+
+
+def describe(scan) -> str:
+    return (
+        f"{scan.status}: {scan.new_count} new, {scan.changed_count} changed, "
+        f"{scan.unchanged_count} unchanged, {scan.vanished_count} vanished, {scan.error_count} errors"
+    )
+
+
+def main() -> None:
+    datasets = int(os.environ.get("BENCH_DATASETS") or DEFAULT_DATASETS)
+    profile_path = os.environ.get("BENCH_PROFILE") or None
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "level2.settings")
+    from django.conf import settings
+
+    # Point Django at a throwaway database before anything connects.
+    configured = dict(settings.DATABASES["default"])
+    bench_name = os.environ.get("BENCH_DATABASE") or f"{configured['NAME']}_bench"
+    recreate_database(configured, bench_name)
+    settings.DATABASES["default"]["NAME"] = bench_name
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    from ops.demo_store.server import utc_now
+
+    database = {**configured, "NAME": bench_name}
+    log(
+        f"bench.scan: {datasets} datasets in {datasets // 5} OPs; database {bench_name} on "
+        f"{configured.get('HOST') or 'local socket'}:{configured.get('PORT') or 5432}; "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    try:
+        call_command("migrate", verbosity=0)
+        now = utc_now()
+        with (
+            store_process(datasets=datasets, now=now) as url,
+            store_process(datasets=datasets, now=now, changed_fraction=CHANGED_FRACTION) as changed_url,
+        ):
+            for store_url in (url, changed_url):
+                warm_up(store_url)
+            floor_s, copied = timed(lambda: measure_floor(url=url, database=database))
+            log(f"floor: {floor_s:.2f} s ({copied} records fetched, parsed and copied)")
+            full_s, full = timed(lambda: run_scan_at(url, profile_path=profile_path))
+            log(f"full scan: {full_s:.2f} s ({describe(full)}); {full_s / floor_s:.2f} x the floor")
+            rescan_s, rescan = timed(lambda: run_scan_at(changed_url))
+            share = rescan_s / full_s
+            log(f"re-scan, 1 % changed: {rescan_s:.2f} s ({describe(rescan)}); {share:.1%} of the full scan")
+        result = {
+            "datasets": datasets,
+            "floor_s": round(floor_s, 3),
+            "full_scan_s": round(full_s, 3),
+            "full_ratio": round(full_s / floor_s, 3),
+            "rescan_s": round(rescan_s, 3),
+            "rescan_ratio": round(rescan_s / full_s, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+        log(f"peak memory: {result['peak_rss_mb']} MB")
+    finally:
+        connections.close_all()
+        recreate_database(configured, bench_name, create=False)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
