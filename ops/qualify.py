@@ -9,6 +9,7 @@ docs/programs-export.md and in ``qualify_program``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -218,6 +219,12 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.1f}".removesuffix(".0") + " %"
 
 
+@functools.cache
+def _exact(threshold: float) -> Fraction:
+    """The decimal the setting says: 0.7 is 7/10, not the binary float near it."""
+    return Fraction(str(threshold))
+
+
 def check_fraction(
     name: str, label: str, dataset_id: str, count: int | None, frames: int | None, minimum: float
 ) -> RuleResult:
@@ -225,11 +232,12 @@ def check_fraction(
     count, frames = count or 0, frames or 0
     if frames <= 0:
         return RuleResult(name, dataset_id, False, None, minimum, f"{label}: no frames")
-    fraction = Fraction(count, frames)
-    passed = fraction >= Fraction(str(minimum))
+    exact_minimum = _exact(minimum)
+    passed = count * exact_minimum.denominator >= exact_minimum.numerator * frames
+    fraction = count / frames
     sign = "≥" if passed else "<"
-    message = f"{label} {_percent(float(fraction))} {sign} {_percent(minimum)} ({count} of {frames} frames)"
-    return RuleResult(name, dataset_id, passed, round(float(fraction), 4), minimum, message)
+    message = f"{label} {_percent(fraction)} {sign} {_percent(minimum)} ({count} of {frames} frames)"
+    return RuleResult(name, dataset_id, passed, round(fraction, 4), minimum, message)
 
 
 # --- spectral lines ---------------------------------------------------------------------------
