@@ -4,6 +4,8 @@ The format (JSON Lines) is documented in docs/programs-export.md.
 """
 
 import json
+import os
+import sys
 
 from django.core.management.base import BaseCommand
 
@@ -25,10 +27,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # Streamed: the selector reads the OPs in chunks, each line is written as it comes.
-        for row in selectors.program_export(state=options["state"]):
-            if options["json"]:
-                self.stdout.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
-            else:
-                self.stdout.write(
-                    f"{row['program_id']}  {row['state'] or '-'}  {VERDICTS[row['invertible']]}"
-                )
+        try:
+            for row in selectors.program_export(state=options["state"]):
+                self.stdout.write(_line(row, as_json=options["json"]))
+        except BrokenPipeError:
+            # The reader stopped early (`programs --json | head`): not an error. Point stdout
+            # at /dev/null so that the interpreter's final flush does not fail either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _line(row: dict, *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    return f"{row['program_id']}  {row['state'] or '-'}  {VERDICTS[row['invertible']]}"
