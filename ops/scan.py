@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from ops import selectors
 from ops.history import Actor, EventRequest, record_events
@@ -52,39 +54,8 @@ SCANNER = Actor(ActorKind.SCANNER)
 # after this long lost its worker; it no longer blocks "Scan now" (the next scan closes it).
 REQUEST_WAIT_LIMIT = timedelta(minutes=5)
 
-# Every Dataset column the scan writes (all but the key and first_seen_at).
-DATASET_FIELDS = [
-    "instrument_program",
-    "program",
-    "proposal",
-    "experiment_id_text",
-    "instrument_name",
-    "create_date",
-    "update_date",
-    "start_time",
-    "end_time",
-    "bounding_box",
-    "stokes_parameters",
-    "wavelength_min",
-    "wavelength_max",
-    "spectral_lines",
-    "frame_count",
-    "health_good",
-    "gos_open",
-    "ao_locked",
-    "light_level",
-    "fried_parameter",
-    "polarimetric_accuracy",
-    "exposure_time",
-    "dataset_size",
-    "is_embargoed",
-    "embargo_end_date",
-    "bucket",
-    "product_id",
-    "browse_movie_url",
-    "raw",
-    "vanished_at",
-]
+# Dataset columns, in the order the upsert copies them.
+DATASET_COLUMNS = [field.column for field in Dataset._meta.concrete_fields]
 
 
 class ScanAlreadyRunning(Exception):
@@ -436,12 +407,7 @@ class _Scanner:
             ],
             ignore_conflicts=True,
         )
-        Dataset.objects.bulk_create(
-            [_dataset(r) for r in records],
-            update_conflicts=True,
-            unique_fields=["id"],
-            update_fields=DATASET_FIELDS,
-        )
+        _upsert_datasets(records, now=now)
         vanished_ids = [dataset_id for proposal in batch for dataset_id in proposal.vanished_ids]
         Dataset.objects.filter(pk__in=vanished_ids, vanished_at__isnull=True).update(vanished_at=now)
 
@@ -531,37 +497,74 @@ def _update_program_totals(program_ids: list[str]) -> None:
     )
 
 
-def _dataset(r: DatasetRecord) -> Dataset:
-    return Dataset(
-        id=r.dataset_id,
-        instrument_program_id=r.instrument_program_id,
-        program_id=r.program_id,
-        proposal_id=r.proposal_id,
-        experiment_id_text=r.experiment_id,
-        instrument_name=r.instrument_name,
-        create_date=r.create_date,
-        update_date=r.update_date or r.create_date,
-        start_time=r.start_time,
-        end_time=r.end_time,
-        bounding_box=r.bounding_box,
-        stokes_parameters=r.stokes_parameters,
-        wavelength_min=r.wavelength_min,
-        wavelength_max=r.wavelength_max,
-        spectral_lines=r.spectral_lines,
-        frame_count=r.frame_count,
-        health_good=r.health_good,
-        gos_open=r.gos_open,
-        ao_locked=r.ao_locked,
-        light_level=r.light_level,
-        fried_parameter=r.fried_parameter,
-        polarimetric_accuracy=r.polarimetric_accuracy,
-        exposure_time=r.exposure_time,
-        dataset_size=r.dataset_size,
-        is_embargoed=r.is_embargoed,
-        embargo_end_date=r.embargo_end_date,
-        bucket=r.bucket,
-        product_id=r.product_id,
-        browse_movie_url=r.browse_movie_url,
-        raw=r.raw,
-        vanished_at=None,
+def _upsert_datasets(records: list[DatasetRecord], *, now: datetime) -> None:
+    """Insert or update the datasets: COPY into a scratch table, then one INSERT … ON CONFLICT.
+
+    bulk_create(update_conflicts=True) builds one SQL text with 30 parameters per row, which
+    costs the scan more than the database's own work; COPY sends rows as they are.
+    """
+    table = sql.Identifier(Dataset._meta.db_table)
+    columns = sql.SQL(", ").join(map(sql.Identifier, DATASET_COLUMNS))
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
+        for column in DATASET_COLUMNS
+        if column not in ("id", "first_seen_at")
     )
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        cursor.execute(
+            sql.SQL("CREATE TEMP TABLE scan_dataset_upsert (LIKE {} INCLUDING DEFAULTS)").format(table)
+        )
+        with cursor.copy(sql.SQL("COPY scan_dataset_upsert ({}) FROM STDIN").format(columns)) as copy:
+            for record in records:
+                row = _dataset_row(record, now=now)
+                copy.write_row([row[column] for column in DATASET_COLUMNS])
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {table} ({columns}) SELECT {columns} FROM scan_dataset_upsert "
+                "ON CONFLICT (id) DO UPDATE SET {updates}"
+            ).format(table=table, columns=columns, updates=updates)
+        )
+        cursor.execute("DROP TABLE scan_dataset_upsert")
+
+
+def _json(value: dict | None) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+def _dataset_row(r: DatasetRecord, *, now: datetime) -> dict[str, object]:
+    """A record as the values of Dataset's columns (a stored dataset keeps first_seen_at)."""
+    return {
+        "id": r.dataset_id,
+        "instrument_program_id": r.instrument_program_id,
+        "program_id": r.program_id,
+        "proposal_id": r.proposal_id,
+        "experiment_id_text": r.experiment_id,
+        "instrument_name": r.instrument_name,
+        "create_date": r.create_date,
+        "update_date": r.update_date or r.create_date,
+        "start_time": r.start_time,
+        "end_time": r.end_time,
+        "bounding_box": r.bounding_box,
+        "stokes_parameters": r.stokes_parameters,
+        "wavelength_min": r.wavelength_min,
+        "wavelength_max": r.wavelength_max,
+        "spectral_lines": r.spectral_lines,
+        "frame_count": r.frame_count,
+        "health_good": r.health_good,
+        "gos_open": r.gos_open,
+        "ao_locked": r.ao_locked,
+        "light_level": _json(r.light_level),
+        "fried_parameter": _json(r.fried_parameter),
+        "polarimetric_accuracy": _json(r.polarimetric_accuracy),
+        "exposure_time": r.exposure_time,
+        "dataset_size": r.dataset_size,
+        "is_embargoed": r.is_embargoed,
+        "embargo_end_date": r.embargo_end_date,
+        "bucket": r.bucket,
+        "product_id": r.product_id,
+        "browse_movie_url": r.browse_movie_url,
+        "raw": Jsonb(r.raw),
+        "first_seen_at": now,
+        "vanished_at": None,
+    }

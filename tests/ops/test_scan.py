@@ -74,7 +74,10 @@ def test_first_scan_stores_everything_and_discovers_each_program(db, store, qual
     assert program.newest_dataset_created_at == dt.datetime(2025, 4, 3, 10, tzinfo=dt.UTC)
     assert program.experiment_id == "eid_3_54" and program.proposal_id == "pid_3_54"
     dataset = Dataset.objects.get(pk="AAAAA")
-    assert dataset.raw["datasetId"] == "AAAAA" and dataset.health_good == 444 and dataset.vanished_at is None
+    assert dataset.raw == store.records["AAAAA"]
+    assert (dataset.health_good, dataset.spectral_lines, dataset.vanished_at) == (444, ["Fe I (630.25 nm)"], None)
+    assert dataset.fried_parameter["med"] == 0.039 and dataset.polarimetric_accuracy is None
+    assert dataset.first_seen_at is not None
     events = scanner_events()
     assert [(e.program_id, e.to_state) for e in events] == sorted(
         (op, State.DISCOVERED) for op in [OP_A, OP_B, OP_C]
