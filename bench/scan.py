@@ -210,7 +210,10 @@ def main() -> None:
             for store_url in (url, changed_url):
                 warm_up(store_url)
             floor_s, copied = timed(lambda: measure_floor(url=url, database=database))
-            log(f"floor: {floor_s:.2f} s ({copied} records fetched, parsed and copied)")
+            log(
+                f"floor: {floor_s:.2f} s ({copied} records fetched, parsed and copied); "
+                f"peak memory so far {peak_rss_mb():.0f} MB"
+            )
             full_s, full = timed(lambda: run_scan_at(url, profile_path=profile_path))
             log(f"full scan: {full_s:.2f} s ({describe(full)}); {full_s / floor_s:.2f} x the floor")
             rescan_s, rescan = timed(lambda: run_scan_at(changed_url))
