@@ -174,7 +174,9 @@ LEVEL2_METADATA_TOKEN = env_str("LEVEL2_METADATA_TOKEN", "")
 LEVEL2_METADATA_TIMEOUT_S = env_float("LEVEL2_METADATA_TIMEOUT_S", 30.0)
 LEVEL2_METADATA_RETRIES = env_int("LEVEL2_METADATA_RETRIES", 4)
 LEVEL2_METADATA_BACKOFF_S = env_float("LEVEL2_METADATA_BACKOFF_S", 1.0)
-LEVEL2_SCAN_INTERVAL_S = env_int("LEVEL2_SCAN_INTERVAL_S", 3600)
+# The demo store grows every few minutes; scanning it each minute lets a user watch that.
+LEVEL2_METADATA_IS_DEMO = not env_str("LEVEL2_METADATA_URL")
+LEVEL2_SCAN_INTERVAL_S = env_int("LEVEL2_SCAN_INTERVAL_S", 60 if LEVEL2_METADATA_IS_DEMO else 3600)
 
 # Qualification: the science team's numbers (DESIGN.md, "Qualification rules").
 LEVEL2_SETTLE_DAYS = env_float("LEVEL2_SETTLE_DAYS", 7)
