@@ -173,6 +173,10 @@ class Scan(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
 
+    # Not stored: set by ops.scan.run_scan on the row it returns. The OPs that its committed
+    # batches found new or changed, sorted, for the qualification that follows the scan.
+    changed_program_ids: tuple[str, ...] = ()
+
     class Meta:
         ordering = ["-id"]
 

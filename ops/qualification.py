@@ -1,8 +1,9 @@
 """Qualification service: runs the pure rules of ops.qualify and records verdict events.
 
-The scan calls ``qualify_programs(program_ids=…)`` with the OPs it found new or changed; the
-beat task and ``manage.py qualify`` call it without ids for every OP that is due. An OP is
-qualified only once settled; an event is added only when its verdict or its report changed.
+After each scan, the scan task and ``manage.py scan`` call ``qualify_programs(program_ids=…)``
+with the OPs the scan found new or changed; the beat task and ``manage.py qualify`` call it
+without ids for every OP that is due. An OP is qualified only once settled; an event is added
+only when its verdict or its report changed.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ time, and written in one transaction per batch with bulk upserts. A killed scan 
 leaves whole batches behind, and the next scan's compare finds exactly what is left.
 Datasets no longer listed are marked vanished, never deleted. Only one scan runs at a time
 (a PostgreSQL advisory lock held by a session of its own, which dies with the process).
+
+Qualification is a step of its own: the returned row's ``changed_program_ids`` are the OPs
+that the caller (the task, the command) hands to ``ops.qualification.qualify_programs``
+once the scan lock is released.
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ from ops.models import (
     ScanError,
     key_numbers,
 )
-from ops.qualification import qualify_programs
 from ops.states import ActorKind, State
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,8 @@ def run_scan(
 ) -> Scan:
     """Run one scan to the end and return its row (succeeded, or failed with a message).
 
+    The row's ``changed_program_ids`` are the OPs new or changed in the batches that were
+    committed (a failed scan may have committed some), for the qualification that follows.
     ``scan`` is a row made beforehand (the "Scan now" button); otherwise one is made here.
     Raises ScanAlreadyRunning, without making a row, when another scan is running; a row
     made beforehand is then marked failed with that reason.
@@ -100,15 +105,18 @@ def run_scan(
     try:
         with _scan_lock():
             scan = _start(scan=scan, trigger=trigger, user=user)
+            changed_program_ids: set[str] = set()
             try:
                 with MetadataClient() as client:
-                    _Scanner(scan=scan, client=client).run()
+                    _Scanner(scan=scan, client=client, changed_program_ids=changed_program_ids).run()
             except BaseException as error:
                 # Even Ctrl-C: never leave a row that says running when nothing runs.
                 log.exception("scan %s failed", scan.pk)
                 _finish(scan, status=Scan.Status.FAILED, message=_failure_message(error))
                 if not isinstance(error, Exception):
                     raise
+            finally:
+                scan.changed_program_ids = tuple(sorted(changed_program_ids))
     except ScanAlreadyRunning as error:
         if scan is not None and scan.status == Scan.Status.RUNNING and scan.pk:
             _finish(scan, status=Scan.Status.FAILED, message=str(error))
@@ -195,12 +203,13 @@ class _OpChanges:
 
 
 class _Scanner:
-    def __init__(self, *, scan: Scan, client: MetadataClient):
+    def __init__(self, *, scan: Scan, client: MetadataClient, changed_program_ids: set[str]):
         self.scan = scan
         self.client = client
         self.stored: dict[str, _Stored] = {}
         self.descriptions: dict[str, str] | None = None
-        self.touched_program_ids: set[str] = set()
+        # The OPs new or changed in each batch, added once the batch is committed.
+        self.changed_program_ids = changed_program_ids
 
     def run(self) -> None:
         listed, unreadable_ids = self._list()
@@ -209,20 +218,7 @@ class _Scanner:
         Scan.objects.filter(pk=self.scan.pk).update(proposals_total=len(work), unchanged_count=unchanged)
         for batch in self._batches(work):
             self._scan_batch(batch)
-        message = ""
-        if self.touched_program_ids:
-            try:
-                qualify_programs(program_ids=sorted(self.touched_program_ids))
-            except Exception:
-                # The datasets are saved; the periodic qualification takes these OPs up again.
-                log.exception(
-                    "scan %s: qualifying %d programs failed", self.scan.pk, len(self.touched_program_ids)
-                )
-                message = (
-                    "Qualifying the changed programs failed; we logged it and the periodic "
-                    "qualification retries."
-                )
-        _finish(self.scan, status=Scan.Status.SUCCEEDED, message=message)
+        _finish(self.scan, status=Scan.Status.SUCCEEDED)
         log.info(
             "scan %s: %d new, %d changed, %d unchanged, %d vanished, %d errors",
             self.scan.pk,
@@ -332,9 +328,10 @@ class _Scanner:
                 records[record.dataset_id] = record
         self._learn_experiments(list(records.values()))
         with transaction.atomic():
-            self._write(batch, list(records.values()))
+            program_ids = self._write(batch, list(records.values()))
             self._save_errors(errors)
             Scan.objects.filter(pk=self.scan.pk).update(proposals_done=F("proposals_done") + len(batch))
+        self.changed_program_ids.update(program_ids)
 
     def _fetch(self, batch: list[_ProposalWork]) -> list[dict]:
         """Full records: whole proposals by proposal id, the rest by dataset id."""
@@ -379,7 +376,8 @@ class _Scanner:
             ignore_conflicts=True,
         )
 
-    def _write(self, batch: list[_ProposalWork], records: list[DatasetRecord]) -> None:
+    def _write(self, batch: list[_ProposalWork], records: list[DatasetRecord]) -> list[str]:
+        """Store the batch and record its events; the OPs that are new or changed."""
         now = timezone.now()
         proposal_ids = {r.proposal_id for r in records}
         Proposal.objects.bulk_create(
@@ -429,12 +427,12 @@ class _Scanner:
         program_ids = sorted(changes)
         _update_program_totals(program_ids)
         self._record_events(changes)
-        self.touched_program_ids.update(program_ids)
         Scan.objects.filter(pk=self.scan.pk).update(
             new_count=F("new_count") + new_count,
             changed_count=F("changed_count") + changed_count,
             vanished_count=F("vanished_count") + len(vanished_ids),
         )
+        return program_ids
 
     def _record_events(self, changes: dict[str, _OpChanges]) -> None:
         """``discovered`` for new OPs; one information event for each OP that changed."""

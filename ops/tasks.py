@@ -21,11 +21,15 @@ def qualify_settled_programs() -> dict[str, int]:
 
 @shared_task
 def scan_metadata_store(scan_id: int | None = None) -> int | None:
-    """Beat (no ``scan_id``) or "Scan now" (the row it made): one scan; returns the scan's id."""
+    """Beat (no ``scan_id``) or "Scan now" (the row it made): one scan, then the qualification
+    of the OPs it found new or changed; returns the scan's id."""
     scan = Scan.objects.filter(pk=scan_id).first() if scan_id is not None else None
     trigger = Scan.Trigger.BUTTON if scan is not None else Scan.Trigger.SCHEDULE
     try:
-        return run_scan(trigger=trigger, user=scan.triggered_by if scan else None, scan=scan).pk
+        scan = run_scan(trigger=trigger, user=scan.triggered_by if scan else None, scan=scan)
     except ScanAlreadyRunning:
         log.info("scan not started: another scan is running")
         return None
+    # After the scan lock is released: qualifying does not hold up the next scan.
+    qualify_programs(program_ids=scan.changed_program_ids)
+    return scan.pk

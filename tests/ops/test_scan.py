@@ -16,15 +16,7 @@ OP_C = "eid_2_7_opC_R001.3.3"
 
 
 @pytest.fixture
-def qualified(monkeypatch):
-    """The OP ids the scan hands to qualification (qualification itself is tested elsewhere)."""
-    calls: list[list[str]] = []
-    monkeypatch.setattr(ops.scan, "qualify_programs", lambda *, program_ids: calls.append(list(program_ids)))
-    return calls
-
-
-@pytest.fixture
-def store(metadata_store, qualified):
+def store(metadata_store):
     metadata_store.experiments = {"eid_3_54": "Sunspot penumbra", "eid_2_7": "Plage"}
     metadata_store.add(
         dataset_record("AAAAA", observingProgramExecutionId=OP_A, instrumentProgramExecutionId="id.1.1"),
@@ -57,7 +49,7 @@ def scanner_events(program_id=None):
     return list(events.filter(program_id=program_id) if program_id else events)
 
 
-def test_first_scan_stores_everything_and_discovers_each_program(db, store, qualified):
+def test_first_scan_stores_everything_and_discovers_each_program(db, store):
     scan = run_scan(trigger=Scan.Trigger.COMMAND)
 
     assert (scan.status, scan.new_count, scan.changed_count, scan.unchanged_count) == ("succeeded", 4, 0, 0)
@@ -89,12 +81,13 @@ def test_first_scan_stores_everything_and_discovers_each_program(db, store, qual
         "settles_at": program.settles_at().isoformat(),
     }
     assert ObservingProgram.objects.get(pk=OP_A).current_event.to_state == State.DISCOVERED
-    assert qualified == [sorted([OP_A, OP_B, OP_C])]
+    # For the qualification that follows (tests/ops/test_scan_task.py, test_scan_command.py).
+    assert scan.changed_program_ids == (OP_C, OP_A, OP_B)
     assert store.operations() == ["DatasetList", "DatasetsByProposal", "ExperimentDescriptions"]
     assert store.sent[1].variables["proposalIds"] == ["pid_2_7", "pid_3_54"]
 
 
-def test_a_second_scan_of_the_same_store_changes_nothing(db, store, qualified):
+def test_a_second_scan_of_the_same_store_changes_nothing(db, store):
     run_scan(trigger=Scan.Trigger.COMMAND)
     events_before = ProgramEvent.objects.count()
     rows_before = list(Dataset.objects.order_by("id").values())
@@ -107,10 +100,10 @@ def test_a_second_scan_of_the_same_store_changes_nothing(db, store, qualified):
     assert ProgramEvent.objects.count() == events_before
     assert list(Dataset.objects.order_by("id").values()) == rows_before
     assert store.operations() == ["DatasetList"]
-    assert len(qualified) == 1
+    assert scan.changed_program_ids == ()
 
 
-def test_rescan_fetches_only_new_and_changed_datasets(db, store, qualified):
+def test_rescan_fetches_only_new_and_changed_datasets(db, store):
     run_scan(trigger=Scan.Trigger.COMMAND)
     store.sent.clear()
     store.records["AAAAA"]["updateDate"] = "2025-07-01T00:00:00.000000"
@@ -133,7 +126,7 @@ def test_rescan_fetches_only_new_and_changed_datasets(db, store, qualified):
     assert information.details["datasets_vanished"] == []
     assert information.details["scan"] == scan.pk
     assert len(scanner_events()) == 4
-    assert qualified[-1] == [OP_A]
+    assert scan.changed_program_ids == (OP_A,)
 
 
 def test_a_new_proposal_is_fetched_whole(db, store):
@@ -157,7 +150,7 @@ def test_a_new_proposal_is_fetched_whole(db, store):
     assert Experiment.objects.get(pk="eid_1_1").description == ""
 
 
-def test_vanished_datasets_are_marked_counted_and_come_back(db, store, qualified):
+def test_vanished_datasets_are_marked_counted_and_come_back(db, store):
     run_scan(trigger=Scan.Trigger.COMMAND)
     vanished = store.records.pop("AAAAB")
 
@@ -170,7 +163,7 @@ def test_vanished_datasets_are_marked_counted_and_come_back(db, store, qualified
     assert program.dataset_count == 1
     assert program.newest_dataset_created_at == dt.datetime(2025, 4, 2, 22, 24, 25, 724505, tzinfo=dt.UTC)
     assert scanner_events(OP_A)[-1].details["datasets_vanished"] == ["AAAAB"]
-    assert qualified[-1] == [OP_A]
+    assert scan.changed_program_ids == (OP_A,)
 
     assert run_scan(trigger=Scan.Trigger.COMMAND).vanished_count == 0
 
@@ -263,8 +256,9 @@ def test_an_unexpected_failure_marks_the_scan_failed_without_details(db, store, 
 
     assert scan.status == Scan.Status.FAILED
     assert "we logged it" in scan.message and "secret" not in scan.message
-    # The failed batch was rolled back whole.
+    # The failed batch was rolled back whole: nothing for qualification either.
     assert not Dataset.objects.exists() and not ObservingProgram.objects.exists()
+    assert scan.changed_program_ids == ()
 
 
 def test_a_scan_left_running_by_a_dead_process_is_closed_by_the_next(db, store):

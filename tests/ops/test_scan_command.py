@@ -6,15 +6,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-import ops.scan
 from ops import selectors
-from ops.models import Scan
+from ops.models import ObservingProgram, Scan
+from ops.states import State
 from tests.ops.metadata.store import Failure, dataset_record
 
 
 @pytest.fixture
-def store(metadata_store, monkeypatch):
-    monkeypatch.setattr(ops.scan, "qualify_programs", lambda *, program_ids: None)
+def store(metadata_store):
     metadata_store.add(dataset_record("AAAAA"), dataset_record("AAAAB", frameCount=-3))
     return metadata_store
 
@@ -29,7 +28,16 @@ def test_prints_the_summary_and_errors(db, store):
     assert lines[0].startswith(f"scan {scan.pk} succeeded in ")
     assert lines[1:6] == ["new: 1", "changed: 0", "unchanged: 0", "vanished: 0", "errors: 1"]
     assert lines[6] == "error AAAAB: dataset AAAAB: frameCount is -3, not a count"
+    assert lines[7].startswith("qualification: considered 1, not settled 0, not qualifiable 0, unchanged 0, ")
     assert scan.trigger == Scan.Trigger.COMMAND
+
+
+def test_the_settled_programs_it_found_have_their_verdicts(db, store):
+    call_command("scan", stdout=StringIO())
+
+    (program,) = ObservingProgram.objects.select_related("current_event")
+    assert program.current_event.to_state in {State.INVERTIBLE, State.NOT_INVERTIBLE}
+    assert "report" in program.current_event.details
 
 
 def test_a_failed_scan_exits_non_zero_with_its_message(db, store, settings):

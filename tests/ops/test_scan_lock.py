@@ -6,7 +6,6 @@ import time
 import pytest
 from django.db import connection, connections
 
-import ops.scan
 from ops import selectors
 from ops.models import Dataset, Scan
 from ops.scan import ScanAlreadyRunning, run_scan
@@ -14,8 +13,7 @@ from tests.ops.metadata.store import Failure, dataset_record
 
 
 @pytest.fixture
-def store(metadata_store, monkeypatch):
-    monkeypatch.setattr(ops.scan, "qualify_programs", lambda *, program_ids: None)
+def store(metadata_store):
     metadata_store.add(dataset_record("AAAAA"), dataset_record("AAAAB"))
     return metadata_store
 

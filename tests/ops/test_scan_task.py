@@ -7,18 +7,21 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-import ops.scan
+import ops.tasks
 from ops import selectors
-from ops.models import Scan
+from ops.models import ObservingProgram, Scan
 from ops.scan import ScanAlreadyRunning, request_scan
+from ops.states import State
 from ops.tasks import scan_metadata_store
 from tests.factories import ScanFactory
 from tests.ops.metadata.store import dataset_record
 
+# The record's OP; its datasets were made in 2025, so it is settled.
+PROGRAM_ID = dataset_record()["observingProgramExecutionId"]
+
 
 @pytest.fixture
-def store(metadata_store, monkeypatch):
-    monkeypatch.setattr(ops.scan, "qualify_programs", lambda *, program_ids: None)
+def store(metadata_store):
     metadata_store.add(dataset_record("AAAAA"))
     return metadata_store
 
@@ -37,6 +40,28 @@ def test_the_beat_runs_a_scheduled_scan(db, store):
 
     scan = Scan.objects.get(pk=scan_id)
     assert (scan.trigger, scan.status, scan.new_count) == ("schedule", "succeeded", 1)
+
+
+def test_the_scan_hands_its_new_and_changed_programs_to_qualification(db, store, monkeypatch):
+    qualified: list[list[str]] = []
+    monkeypatch.setattr(
+        ops.tasks, "qualify_programs", lambda *, program_ids: qualified.append(list(program_ids))
+    )
+
+    scan_metadata_store.apply().get()
+    scan_metadata_store.apply().get()  # the same store again: nothing new or changed
+    store.records["AAAAA"]["updateDate"] = "2025-07-01T00:00:00.000000"
+    scan_metadata_store.apply().get()
+
+    assert qualified == [[PROGRAM_ID], [], [PROGRAM_ID]]
+
+
+def test_after_the_beat_scan_a_settled_program_has_its_verdict(db, store):
+    scan_metadata_store.apply().get()
+
+    program = ObservingProgram.objects.select_related("current_event").get(pk=PROGRAM_ID)
+    assert program.current_event.to_state in {State.INVERTIBLE, State.NOT_INVERTIBLE}
+    assert "report" in program.current_event.details
 
 
 def test_scan_now_runs_the_row_it_made(db, store, staff_user):

@@ -1,13 +1,18 @@
-"""``manage.py scan``: one scan of the metadata store in the foreground, then its summary."""
+"""``manage.py scan``: one scan of the metadata store in the foreground, then the qualification
+of the OPs it found new or changed; both summaries."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from ops.models import Scan
+from ops.qualification import qualify_programs
 from ops.scan import ScanAlreadyRunning, run_scan
 
 
 class Command(BaseCommand):
-    help = "Scan the metadata store once and print what changed. Exits non-zero if it failed."
+    help = (
+        "Scan the metadata store once, qualify the programs that changed, and print what changed. "
+        "Exits non-zero if the scan failed."
+    )
 
     def handle(self, *args, **options):
         try:
@@ -28,5 +33,8 @@ class Command(BaseCommand):
             self.stdout.write(f"error {error.record}: {error.message}")
         if scan.error_count > 20:
             self.stdout.write(f"… and {scan.error_count - 20} more errors: see the Scans page.")
+        # After the scan lock is released, also when the scan failed after committing batches.
+        summary = qualify_programs(program_ids=scan.changed_program_ids)
+        self.stdout.write(f"qualification: {summary}")
         if scan.status == Scan.Status.FAILED:
             raise CommandError(scan.message)
