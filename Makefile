@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench bench-scan stop clean
+.PHONY: install browser run test lint bench bench-scan stop clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Level 2 needs Python >= 3.12 (python3.12 or python3.13 on PATH)"; exit 1; }
@@ -19,13 +19,21 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Browser tests drive Debian's Chromium; install it where we may (root with apt-get).
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq chromium >/dev/null \
+			|| echo "Could not install Chromium: browser tests will be skipped."; \
+		else echo "Chromium not found: browser tests will be skipped (Debian: apt-get install chromium)."; fi; }
+
 run: install
 	$(BIN)/python manage.py migrate --no-input
 	@echo "Level 2 on http://127.0.0.1:8000 (Ctrl-C stops web, worker, beat and the demo store)."
 	@echo "First admin user: $(BIN)/python manage.py createsuperuser"
 	$(BIN)/honcho --procfile Procfile start $(if $(LEVEL2_METADATA_URL),web worker beat,)
 
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

@@ -1,0 +1,23 @@
+from ops.states import State
+from tests.factories import program_in_state
+
+
+def test_login_leads_to_the_programs_page(logged_in_page, live_server):
+    assert logged_in_page.url == f"{live_server.url}/programs/"
+    assert logged_in_page.locator("h1").inner_text() == "Observing programs"
+
+
+def test_choosing_a_state_swaps_the_table_in_place(logged_in_page, live_server):
+    program_in_state(State.INVERTIBLE, id="eid_1_1_opINV_R001.1.1")
+    program_in_state(State.NOT_INVERTIBLE, id="eid_1_2_opNOT_R001.1.1")
+    page = logged_in_page
+    page.goto(f"{live_server.url}/programs/")
+    page.evaluate("window.notReloaded = true")
+
+    page.select_option("select[name=state]", "invertible")
+    page.wait_for_url("**/programs/?state=invertible*")
+
+    table = page.locator("#program-table")
+    assert "opINV" in table.inner_text()
+    assert "opNOT" not in table.inner_text()
+    assert page.evaluate("window.notReloaded") is True
