@@ -107,13 +107,20 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def measure_floor(*, url: str, database: dict[str, Any]) -> int:
-    """Fetch + parse what the scan fetches, COPY it into an unindexed table; the rows copied."""
+@dataclass
+class FloorTiming:
+    records: int = 0
+    fetch_s: float = 0.0
+    copy_s: float = 0.0
+
+
+def measure_floor(*, url: str, database: dict[str, Any]) -> FloorTiming:
+    """Fetch + parse what the scan fetches, COPY it into an unindexed table."""
     from ops.metadata.client import MetadataClient
     from ops.models import key_numbers
     from ops.scan import BATCH_DATASETS
 
-    copied = 0
+    timing = FloorTiming()
     with (
         MetadataClient(url=url) as client,
         psycopg.connect(conninfo(database, database["NAME"])) as connection,
@@ -123,38 +130,44 @@ def measure_floor(*, url: str, database: dict[str, Any]) -> int:
             "instrument_program_id text, create_date timestamptz, update_date timestamptz, raw jsonb)"
         )
         connection.commit()
+        started = time.perf_counter()
         count_by_proposal: dict[str, int] = defaultdict(int)
         for page in client.dataset_list():
             for row in page:
                 count_by_proposal[row["primaryProposalId"]] += 1
+        client.experiment_descriptions()
+        timing.fetch_s += time.perf_counter() - started
         # Whole proposals in the scan's order and batch size.
+        proposals = sorted(count_by_proposal, key=lambda pid: (*key_numbers(pid), pid))
         batch: list[str] = []
         batch_size = 0
-        proposals = sorted(count_by_proposal, key=lambda pid: (*key_numbers(pid), pid))
         for index, proposal_id in enumerate(proposals):
             batch.append(proposal_id)
             batch_size += count_by_proposal[proposal_id]
             if batch_size < BATCH_DATASETS and index < len(proposals) - 1:
                 continue
+            started = time.perf_counter()
+            records = [record for page in client.datasets_by_proposal(batch) for record in page]
+            fetched = time.perf_counter()
             with connection.cursor() as cursor, cursor.copy("COPY bench_floor FROM STDIN") as copy:
-                for page in client.datasets_by_proposal(batch):
-                    for record in page:
-                        copy.write_row(
-                            (
-                                record["datasetId"],
-                                record["primaryProposalId"],
-                                record["observingProgramExecutionId"],
-                                record["instrumentProgramExecutionId"],
-                                record["createDate"],
-                                record["updateDate"],
-                                Jsonb(record),
-                            )
+                for record in records:
+                    copy.write_row(
+                        (
+                            record["datasetId"],
+                            record["primaryProposalId"],
+                            record["observingProgramExecutionId"],
+                            record["instrumentProgramExecutionId"],
+                            record["createDate"],
+                            record["updateDate"],
+                            Jsonb(record),
                         )
-                        copied += 1
+                    )
             connection.commit()
+            timing.fetch_s += fetched - started
+            timing.copy_s += time.perf_counter() - fetched
+            timing.records += len(records)
             batch, batch_size = [], 0
-        client.experiment_descriptions()
-    return copied
+    return timing
 
 
 @dataclass
@@ -181,7 +194,9 @@ def scan_at(url: str, *, profile_path: str | None = None) -> ScanTiming:
     if profiler:
         profiler.enable()
     scan_s, scan = timed(lambda: run_scan(trigger=Scan.Trigger.COMMAND))
+    log(f"  scan done, peak memory so far {peak_rss_mb():.0f} MB")
     qualify_s, _ = timed(lambda: qualify_programs(program_ids=scan.changed_program_ids))
+    log(f"  qualification done, peak memory so far {peak_rss_mb():.0f} MB")
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile_path)
@@ -227,10 +242,10 @@ def main() -> None:
         ):
             for store_url in (url, changed_url):
                 warm_up(store_url)
-            floor_s, copied = timed(lambda: measure_floor(url=url, database=database))
+            floor_s, floor = timed(lambda: measure_floor(url=url, database=database))
             log(
-                f"floor: {floor_s:.2f} s ({copied} records fetched, parsed and copied); "
-                f"peak memory so far {peak_rss_mb():.0f} MB"
+                f"floor: {floor_s:.2f} s = fetch + parse {floor.fetch_s:.2f} s + COPY {floor.copy_s:.2f} s "
+                f"({floor.records} records); peak memory so far {peak_rss_mb():.0f} MB"
             )
             full = scan_at(url, profile_path=profile_path)
             full_s = full.total_s
