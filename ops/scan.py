@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
-from django.db.models import Count, F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -59,6 +59,15 @@ REQUEST_WAIT_LIMIT = timedelta(minutes=5)
 
 # Dataset columns, in the order the upsert copies them.
 DATASET_COLUMNS = [field.column for field in Dataset._meta.concrete_fields]
+
+# JSON blocks that are in the raw record too, by column. The store sends them as objects:
+# the upsert takes them out of raw in SQL instead of serialising them a second time (that
+# costs the scan more than raw itself). A block sent as a JSON string is sent as parsed.
+BLOCKS_IN_RAW = {
+    "light_level": "lightLevel",
+    "fried_parameter": "friedParameter",
+    "polarimetric_accuracy": "polarimetricAccuracy",
+}
 
 
 class ScanAlreadyRunning(Exception):
@@ -196,6 +205,17 @@ class _ProposalWork:
 
 
 @dataclass
+class _FetchedBatch:
+    """One batch as fetched and parsed: its records and the errors of the rest."""
+
+    proposals: list[_ProposalWork]
+    records: list[DatasetRecord] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    # The store did not answer for these proposals (one error each): nothing else to write.
+    fetch_failed: bool = False
+
+
+@dataclass
 class _OpChanges:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -216,8 +236,15 @@ class _Scanner:
         self.stored = self._read_stored()
         work, unchanged = self._plan(listed, unreadable_ids)
         Scan.objects.filter(pk=self.scan.pk).update(proposals_total=len(work), unchanged_count=unchanged)
-        for batch in self._batches(work):
-            self._scan_batch(batch)
+        # The next batch is fetched while this one is written: the network and the database
+        # work at once, and at most two batches are in memory.
+        fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"scan-{self.scan.pk}-fetch")
+        try:
+            for fetched in _one_ahead(fetcher, self._fetch_batch, self._batches(work)):
+                self._store_batch(fetched)
+        finally:
+            # After an error, the fetch underway ends on its own; nobody waits for it.
+            fetcher.shutdown(wait=False, cancel_futures=True)
         _finish(self.scan, status=Scan.Status.SUCCEEDED)
         log.info(
             "scan %s: %d new, %d changed, %d unchanged, %d vanished, %d errors",
@@ -298,8 +325,9 @@ class _Scanner:
         if batch:
             yield batch
 
-    def _scan_batch(self, batch: list[_ProposalWork]) -> None:
-        errors: list[ScanError] = []
+    def _fetch_batch(self, batch: list[_ProposalWork]) -> _FetchedBatch:
+        """Fetch and parse one batch (in the read-ahead thread: HTTP and parsing only, no
+        database). A batch the store does not answer is one error per proposal."""
         try:
             raw_records = self._fetch(batch)
         except MetadataStoreError as error:
@@ -309,13 +337,14 @@ class _Scanner:
                 [p.proposal_id for p in batch],
                 error,
             )
-            errors = [ScanError(scan=self.scan, record=p.proposal_id, message=str(error)) for p in batch]
-            with transaction.atomic():
-                self._save_errors(errors)
-                Scan.objects.filter(pk=self.scan.pk).update(proposals_done=F("proposals_done") + len(batch))
-            return
+            return _FetchedBatch(
+                proposals=batch,
+                errors=[ScanError(scan=self.scan, record=p.proposal_id, message=str(error)) for p in batch],
+                fetch_failed=True,
+            )
         wanted = {dataset_id for proposal in batch for dataset_id in proposal.fetch_ids}
         records: dict[str, DatasetRecord] = {}
+        errors: list[ScanError] = []
         for raw in raw_records:
             try:
                 record = parse_dataset(raw)
@@ -326,11 +355,23 @@ class _Scanner:
             # Datasets that arrived after the list was read wait for the next scan.
             if record.dataset_id in wanted:
                 records[record.dataset_id] = record
-        self._learn_experiments(list(records.values()))
+        return _FetchedBatch(proposals=batch, records=list(records.values()), errors=errors)
+
+    def _store_batch(self, fetched: _FetchedBatch) -> None:
+        """Write one fetched batch in one transaction; its OPs are then up for qualification.
+
+        Nothing of a batch whose fetch failed is written but its errors: its datasets are
+        neither new nor vanished until the store answers for them."""
+        program_ids: list[str] = []
+        if not fetched.fetch_failed:
+            self._learn_experiments(fetched.records)
         with transaction.atomic():
-            program_ids = self._write(batch, list(records.values()))
-            self._save_errors(errors)
-            Scan.objects.filter(pk=self.scan.pk).update(proposals_done=F("proposals_done") + len(batch))
+            if not fetched.fetch_failed:
+                program_ids = self._write(fetched.proposals, fetched.records)
+            self._save_errors(fetched.errors)
+            Scan.objects.filter(pk=self.scan.pk).update(
+                proposals_done=F("proposals_done") + len(fetched.proposals)
+            )
         self.changed_program_ids.update(program_ids)
 
     def _fetch(self, batch: list[_ProposalWork]) -> list[dict]:
@@ -474,6 +515,20 @@ class _Scanner:
         Scan.objects.filter(pk=self.scan.pk).update(error_count=F("error_count") + len(errors))
 
 
+def _one_ahead[Item, Result](
+    pool: Executor, compute: Callable[[Item], Result], items: Iterable[Item]
+) -> Iterator[Result]:
+    """``compute`` of each item in turn, run in ``pool`` while the caller works on the result
+    before: one result ahead at most. An error of ``compute`` is raised here, in order."""
+    pending: Future[Result] | None = None
+    for item in items:
+        previous, pending = pending, pool.submit(compute, item)
+        if previous is not None:
+            yield previous.result()
+    if pending is not None:
+        yield pending.result()
+
+
 def _describe_change(change: _OpChanges) -> str:
     parts = [
         f"{len(ids)} dataset{'s' if len(ids) != 1 else ''} {verb}"
@@ -484,15 +539,28 @@ def _describe_change(change: _OpChanges) -> str:
 
 
 def _update_program_totals(program_ids: list[str]) -> None:
-    """dataset_count and newest createDate of each OP, over its datasets still listed."""
-    live = Dataset.objects.filter(program=OuterRef("pk"), vanished_at__isnull=True)
-    ObservingProgram.objects.filter(pk__in=program_ids).update(
-        dataset_count=Coalesce(
-            Subquery(live.order_by().values("program").annotate(n=Count("pk")).values("n")),
-            0,
-        ),
-        newest_dataset_created_at=Subquery(live.order_by("-create_date").values("create_date")[:1]),
-    )
+    """dataset_count and newest createDate of each OP, over its datasets still listed.
+
+    One aggregate over the OPs' datasets, joined to the OPs (0 and NULL for an OP with
+    none left), rather than two correlated subqueries per OP.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {ObservingProgram._meta.db_table} AS program
+            SET dataset_count = coalesce(live.dataset_count, 0),
+                newest_dataset_created_at = live.newest_created_at
+            FROM unnest(%(ids)s::text[]) AS changed(program_id)
+            LEFT JOIN (
+                SELECT program_id, count(*) AS dataset_count, max(create_date) AS newest_created_at
+                FROM {Dataset._meta.db_table}
+                WHERE program_id = ANY(%(ids)s::text[]) AND vanished_at IS NULL
+                GROUP BY program_id
+            ) AS live USING (program_id)
+            WHERE program.id = changed.program_id
+            """,
+            {"ids": program_ids},
+        )
 
 
 def _upsert_datasets(records: list[DatasetRecord], *, now: datetime) -> None:
@@ -503,6 +571,14 @@ def _upsert_datasets(records: list[DatasetRecord], *, now: datetime) -> None:
     """
     table = sql.Identifier(Dataset._meta.db_table)
     columns = sql.SQL(", ").join(map(sql.Identifier, DATASET_COLUMNS))
+    values = sql.SQL(", ").join(
+        sql.SQL(
+            "coalesce({column}, CASE WHEN jsonb_typeof(raw -> {key}) = 'object' THEN raw -> {key} END)"
+        ).format(column=sql.Identifier(column), key=sql.Literal(key))
+        if (key := BLOCKS_IN_RAW.get(column))
+        else sql.Identifier(column)
+        for column in DATASET_COLUMNS
+    )
     updates = sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
         for column in DATASET_COLUMNS
@@ -519,15 +595,22 @@ def _upsert_datasets(records: list[DatasetRecord], *, now: datetime) -> None:
                 copy.write_row([row[column] for column in DATASET_COLUMNS])
         cursor.execute(
             sql.SQL(
-                "INSERT INTO {table} ({columns}) SELECT {columns} FROM scan_dataset_upsert "
+                "INSERT INTO {table} ({columns}) SELECT {values} FROM scan_dataset_upsert "
                 "ON CONFLICT (id) DO UPDATE SET {updates}"
-            ).format(table=table, columns=columns, updates=updates)
+            ).format(table=table, columns=columns, values=values, updates=updates)
         )
         cursor.execute("DROP TABLE scan_dataset_upsert")
 
 
 def _json(value: dict | None) -> Jsonb | None:
     return None if value is None else Jsonb(value)
+
+
+def _block_unless_in_raw(r: DatasetRecord, column: str) -> Jsonb | None:
+    """A JSON block to send, or None when PostgreSQL takes it out of raw (see BLOCKS_IN_RAW)."""
+    if isinstance(r.raw.get(BLOCKS_IN_RAW[column]), str):
+        return _json(getattr(r, column))
+    return None
 
 
 def _dataset_row(r: DatasetRecord, *, now: datetime) -> dict[str, object]:
@@ -552,9 +635,9 @@ def _dataset_row(r: DatasetRecord, *, now: datetime) -> dict[str, object]:
         "health_good": r.health_good,
         "gos_open": r.gos_open,
         "ao_locked": r.ao_locked,
-        "light_level": _json(r.light_level),
-        "fried_parameter": _json(r.fried_parameter),
-        "polarimetric_accuracy": _json(r.polarimetric_accuracy),
+        "light_level": _block_unless_in_raw(r, "light_level"),
+        "fried_parameter": _block_unless_in_raw(r, "fried_parameter"),
+        "polarimetric_accuracy": _block_unless_in_raw(r, "polarimetric_accuracy"),
         "exposure_time": r.exposure_time,
         "dataset_size": r.dataset_size,
         "is_embargoed": r.is_embargoed,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
 from functools import cache
@@ -66,6 +67,9 @@ class MetadataClient:
         self.backoff_s = backoff_s if backoff_s is not None else settings.LEVEL2_METADATA_BACKOFF_S
         self.page_size = page_size
         self.session = requests.Session()
+        # One request at a time: the scan fetches records in a thread of its own while its
+        # main thread may ask for experiment descriptions, and a Session is not thread-safe.
+        self._request_lock = threading.Lock()
         token = token if token is not None else settings.LEVEL2_METADATA_TOKEN
         if token:
             self.session.headers["Authorization"] = token
@@ -104,7 +108,8 @@ class MetadataClient:
     def _post(self, name: str, payload: dict[str, Any]) -> requests.Response:
         for attempt in range(self.retries + 1):
             try:
-                response = self.session.post(self.url, json=payload, timeout=self.timeout_s)
+                with self._request_lock:
+                    response = self.session.post(self.url, json=payload, timeout=self.timeout_s)
             except (requests.ConnectionError, requests.Timeout) as error:
                 problem = f"{type(error).__name__}"
             else:

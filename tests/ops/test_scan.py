@@ -87,6 +87,24 @@ def test_first_scan_stores_everything_and_discovers_each_program(db, store):
     assert store.sent[1].variables["proposalIds"] == ["pid_2_7", "pid_3_54"]
 
 
+def test_json_blocks_are_stored_as_objects_also_when_sent_as_json_text(db, store):
+    store.records["AAAAA"]["lightLevel"] = '{"med": 5.0}'
+    store.records["AAAAB"]["lightLevel"] = "null"
+    store.records["BBBBB"]["lightLevel"] = None
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    blocks = dict(Dataset.objects.values_list("id", "light_level"))
+    assert blocks["AAAAA"] == {"med": 5.0}
+    assert blocks["AAAAB"] is None and blocks["BBBBB"] is None
+    assert blocks["CCCCC"] == store.records["CCCCC"]["lightLevel"] and blocks["CCCCC"]
+    # SQL NULL, not a JSON null.
+    assert set(Dataset.objects.filter(light_level__isnull=True).values_list("id", flat=True)) == {
+        "AAAAB",
+        "BBBBB",
+    }
+
+
 def test_a_second_scan_of_the_same_store_changes_nothing(db, store):
     run_scan(trigger=Scan.Trigger.COMMAND)
     events_before = ProgramEvent.objects.count()
@@ -221,6 +239,23 @@ def test_a_proposal_batch_that_keeps_failing_is_an_error_and_the_scan_goes_on(db
 
     # Nothing was stored for them, so the next scan completes the work.
     assert run_scan(trigger=Scan.Trigger.COMMAND).new_count == 4
+
+
+def test_each_batch_is_fetched_ahead_and_written_on_its_own(db, store, settings, monkeypatch):
+    monkeypatch.setattr(ops.scan, "BATCH_DATASETS", 1)  # a batch per proposal: pid_2_7, pid_3_54
+    settings.LEVEL2_METADATA_RETRIES = 0
+    store.fail("DatasetsByProposal", Failure(status=500))
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count, scan.proposals_done) == ("succeeded", 3, 1, 2)
+    assert scan.errors.get().record == "pid_2_7"
+    assert set(Dataset.objects.values_list("proposal_id", flat=True)) == {"pid_3_54"}
+    assert scan.changed_program_ids == (OP_A, OP_B)
+    assert [s.variables["proposalIds"] for s in store.sent if s.operation == "DatasetsByProposal"] == [
+        ["pid_2_7"],
+        ["pid_3_54"],
+    ]
 
 
 def test_a_timeout_is_retried(db, store, settings):
