@@ -57,9 +57,11 @@ class ObservingProgram(models.Model):
     """The unit of work. Its state is its newest ProgramEvent (``current_event``)."""
 
     id = models.CharField(primary_key=True, max_length=128)
-    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="programs")
+    # Not indexed: nothing looks OPs up by proposal or experiment, and every scan writes
+    # thousands of OP rows (each index is one more write per row).
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="programs", db_index=False)
     experiment = models.ForeignKey(
-        Experiment, on_delete=models.PROTECT, related_name="programs", null=True, blank=True
+        Experiment, on_delete=models.PROTECT, related_name="programs", null=True, blank=True, db_index=False
     )
     first_seen_at = models.DateTimeField(auto_now_add=True)
     # Newest createDate among the OP's datasets: the OP settles LEVEL2_SETTLE_DAYS after it.
@@ -92,10 +94,14 @@ class ObservingProgram(models.Model):
 
 class InstrumentProgram(models.Model):
     id = models.CharField(primary_key=True, max_length=128)
+    # Indexed by ip_program_idx below (a plain index: nothing searches ids by prefix).
     program = models.ForeignKey(
-        ObservingProgram, on_delete=models.PROTECT, related_name="instrument_programs"
+        ObservingProgram, on_delete=models.PROTECT, related_name="instrument_programs", db_index=False
     )
     instrument = models.CharField(max_length=32)
+
+    class Meta:
+        indexes = [models.Index(fields=["program"], name="ip_program_idx")]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.instrument})"
@@ -105,11 +111,15 @@ class Dataset(models.Model):
     """One Level 1 dataset: typed columns for what rules and pages use, and the raw record."""
 
     id = models.CharField(primary_key=True, max_length=64)
+    # Datasets are read by OP (dataset_program_idx below), never by IP or proposal: the scan
+    # writes 100,000 rows into this table, and each index is one more write per row.
     instrument_program = models.ForeignKey(
-        InstrumentProgram, on_delete=models.PROTECT, related_name="datasets"
+        InstrumentProgram, on_delete=models.PROTECT, related_name="datasets", db_index=False
     )
-    program = models.ForeignKey(ObservingProgram, on_delete=models.PROTECT, related_name="datasets")
-    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="datasets")
+    program = models.ForeignKey(
+        ObservingProgram, on_delete=models.PROTECT, related_name="datasets", db_index=False
+    )
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="datasets", db_index=False)
     experiment_id_text = models.CharField("experiment id", max_length=64, blank=True)
     instrument_name = models.CharField(max_length=32)
     create_date = models.DateTimeField()
@@ -139,6 +149,9 @@ class Dataset(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
     # Set when the store stops listing the dataset; it is never deleted here.
     vanished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["program"], name="dataset_program_idx")]
 
     def __str__(self) -> str:
         return self.id
