@@ -14,6 +14,7 @@ once the scan lock is released.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,8 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
-from django.db.models import F
+from django.db.models import BooleanField, F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -57,8 +59,13 @@ SCANNER = Actor(ActorKind.SCANNER)
 # after this long lost its worker; it no longer blocks "Scan now" (the next scan closes it).
 REQUEST_WAIT_LIMIT = timedelta(minutes=5)
 
-# Dataset columns, in the order the upsert copies them.
-DATASET_COLUMNS = [field.column for field in Dataset._meta.concrete_fields]
+# Dataset columns that a record sets, in the order the upsert copies them; the upsert adds
+# first_seen_at and vanished_at.
+RECORD_COLUMNS = [
+    field.column
+    for field in Dataset._meta.concrete_fields
+    if field.column not in ("first_seen_at", "vanished_at")
+]
 
 # JSON blocks that are in the raw record too, by column. The store sends them as objects:
 # the upsert takes them out of raw in SQL instead of serialising them a second time (that
@@ -210,6 +217,8 @@ class _FetchedBatch:
 
     proposals: list[_ProposalWork]
     records: list[DatasetRecord] = field(default_factory=list)
+    # The records as COPY rows (``_dataset_row``), in the same order.
+    rows: list[list[object]] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
     # The store did not answer for these proposals (one error each): nothing else to write.
     fetch_failed: bool = False
@@ -274,16 +283,24 @@ class _Scanner:
         return listed, unreadable_ids
 
     def _read_stored(self) -> dict[str, _Stored]:
-        rows = Dataset.objects.values_list(
-            "id", "proposal_id", "program_id", "update_date", "raw__updateDate", "vanished_at"
-        )
         # A record the store never updated is stored with update_date = createDate; its
-        # compare key is None, like the list's.
+        # compare key is None, like the list's. Only where update_date equals createDate does
+        # the raw record tell whether the store sent an updateDate: raw is the big column,
+        # and reading it for every dataset would cost the re-scan more than all the rest.
+        store_updated = RawSQL(
+            "CASE WHEN update_date <> create_date THEN true"
+            " ELSE coalesce(jsonb_typeof(raw -> 'updateDate') = 'string', false) END",
+            [],
+            output_field=BooleanField(),
+        )
+        rows = Dataset.objects.annotate(store_updated=store_updated).values_list(
+            "id", "proposal_id", "program_id", "update_date", "store_updated", "vanished_at"
+        )
         return {
             dataset_id: _Stored(
-                proposal_id, program_id, update_date if raw_update else None, vanished_at is not None
+                proposal_id, program_id, update_date if store_updated else None, vanished_at is not None
             )
-            for dataset_id, proposal_id, program_id, update_date, raw_update, vanished_at in rows.iterator(
+            for dataset_id, proposal_id, program_id, update_date, store_updated, vanished_at in rows.iterator(
                 chunk_size=10000
             )
         }
@@ -355,7 +372,12 @@ class _Scanner:
             # Datasets that arrived after the list was read wait for the next scan.
             if record.dataset_id in wanted:
                 records[record.dataset_id] = record
-        return _FetchedBatch(proposals=batch, records=list(records.values()), errors=errors)
+        return _FetchedBatch(
+            proposals=batch,
+            records=list(records.values()),
+            rows=[_dataset_row(record) for record in records.values()],
+            errors=errors,
+        )
 
     def _store_batch(self, fetched: _FetchedBatch) -> None:
         """Write one fetched batch in one transaction; its OPs are then up for qualification.
@@ -367,7 +389,7 @@ class _Scanner:
             self._learn_experiments(fetched.records)
         with transaction.atomic():
             if not fetched.fetch_failed:
-                program_ids = self._write(fetched.proposals, fetched.records)
+                program_ids = self._write(fetched)
             self._save_errors(fetched.errors)
             Scan.objects.filter(pk=self.scan.pk).update(
                 proposals_done=F("proposals_done") + len(fetched.proposals)
@@ -417,8 +439,9 @@ class _Scanner:
             ignore_conflicts=True,
         )
 
-    def _write(self, batch: list[_ProposalWork], records: list[DatasetRecord]) -> list[str]:
+    def _write(self, fetched: _FetchedBatch) -> list[str]:
         """Store the batch and record its events; the OPs that are new or changed."""
+        batch, records = fetched.proposals, fetched.records
         now = timezone.now()
         proposal_ids = {r.proposal_id for r in records}
         Proposal.objects.bulk_create(
@@ -446,7 +469,7 @@ class _Scanner:
             ],
             ignore_conflicts=True,
         )
-        _upsert_datasets(records, now=now)
+        _upsert_datasets(fetched.rows, now=now)
         vanished_ids = [dataset_id for proposal in batch for dataset_id in proposal.vanished_ids]
         Dataset.objects.filter(pk__in=vanished_ids, vanished_at__isnull=True).update(vanished_at=now)
 
@@ -563,41 +586,46 @@ def _update_program_totals(program_ids: list[str]) -> None:
         )
 
 
-def _upsert_datasets(records: list[DatasetRecord], *, now: datetime) -> None:
+def _upsert_datasets(rows: list[list[object]], *, now: datetime) -> None:
     """Insert or update the datasets: COPY into a scratch table, then one INSERT … ON CONFLICT.
 
-    bulk_create(update_conflicts=True) builds one SQL text with 30 parameters per row, which
-    costs the scan more than the database's own work; COPY sends rows as they are.
+    ``rows`` are records as ``_dataset_row`` makes them. bulk_create(update_conflicts=True)
+    builds one SQL text with 30 parameters per row, which costs the scan more than the
+    database's own work; COPY sends rows as they are.
     """
     table = sql.Identifier(Dataset._meta.db_table)
-    columns = sql.SQL(", ").join(map(sql.Identifier, DATASET_COLUMNS))
+    record_columns = sql.SQL(", ").join(map(sql.Identifier, RECORD_COLUMNS))
     values = sql.SQL(", ").join(
         sql.SQL(
             "coalesce({column}, CASE WHEN jsonb_typeof(raw -> {key}) = 'object' THEN raw -> {key} END)"
         ).format(column=sql.Identifier(column), key=sql.Literal(key))
         if (key := BLOCKS_IN_RAW.get(column))
         else sql.Identifier(column)
-        for column in DATASET_COLUMNS
+        for column in RECORD_COLUMNS
     )
+    # A stored dataset keeps its first_seen_at; a listed one is not vanished.
     updates = sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
-        for column in DATASET_COLUMNS
-        if column not in ("id", "first_seen_at")
+        for column in [*RECORD_COLUMNS, "vanished_at"]
+        if column != "id"
     )
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
         cursor.execute(
-            sql.SQL("CREATE TEMP TABLE scan_dataset_upsert (LIKE {} INCLUDING DEFAULTS)").format(table)
+            sql.SQL("CREATE TEMP TABLE scan_dataset_upsert AS SELECT {} FROM {} WITH NO DATA").format(
+                record_columns, table
+            )
         )
-        with cursor.copy(sql.SQL("COPY scan_dataset_upsert ({}) FROM STDIN").format(columns)) as copy:
-            for record in records:
-                row = _dataset_row(record, now=now)
-                copy.write_row([row[column] for column in DATASET_COLUMNS])
+        with cursor.copy(sql.SQL("COPY scan_dataset_upsert ({}) FROM STDIN").format(record_columns)) as copy:
+            for row in rows:
+                copy.write_row(row)
         cursor.execute(
             sql.SQL(
-                "INSERT INTO {table} ({columns}) SELECT {values} FROM scan_dataset_upsert "
-                "ON CONFLICT (id) DO UPDATE SET {updates}"
-            ).format(table=table, columns=columns, values=values, updates=updates)
+                "INSERT INTO {table} ({record_columns}, first_seen_at, vanished_at)"
+                " SELECT {values}, %s, NULL FROM scan_dataset_upsert"
+                " ON CONFLICT (id) DO UPDATE SET {updates}"
+            ).format(table=table, record_columns=record_columns, values=values, updates=updates),
+            [now],
         )
         cursor.execute("DROP TABLE scan_dataset_upsert")
 
@@ -613,9 +641,12 @@ def _block_unless_in_raw(r: DatasetRecord, column: str) -> Jsonb | None:
     return None
 
 
-def _dataset_row(r: DatasetRecord, *, now: datetime) -> dict[str, object]:
-    """A record as the values of Dataset's columns (a stored dataset keeps first_seen_at)."""
-    return {
+def _dataset_row(r: DatasetRecord) -> list[object]:
+    """A record as the values of RECORD_COLUMNS, ready for COPY.
+
+    Made in the read-ahead thread, raw serialised there too, so that the write only sends it.
+    """
+    values = {
         "id": r.dataset_id,
         "instrument_program_id": r.instrument_program_id,
         "program_id": r.program_id,
@@ -645,7 +676,7 @@ def _dataset_row(r: DatasetRecord, *, now: datetime) -> dict[str, object]:
         "bucket": r.bucket,
         "product_id": r.product_id,
         "browse_movie_url": r.browse_movie_url,
-        "raw": Jsonb(r.raw),
-        "first_seen_at": now,
-        "vanished_at": None,
+        # JSON text: COPY hands it to the jsonb column as it is.
+        "raw": json.dumps(r.raw),
     }
+    return [values[column] for column in RECORD_COLUMNS]

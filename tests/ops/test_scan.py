@@ -121,8 +121,24 @@ def test_a_second_scan_of_the_same_store_changes_nothing(db, store):
     assert scan.changed_program_ids == ()
 
 
+def test_records_without_an_update_date_or_updated_at_creation_are_unchanged_on_rescan(db, store):
+    store.records["AAAAA"]["updateDate"] = None
+    store.records["AAAAB"]["updateDate"] = store.records["AAAAB"]["createDate"]
+    run_scan(trigger=Scan.Trigger.COMMAND)
+    assert Dataset.objects.get(pk="AAAAA").update_date == Dataset.objects.get(pk="AAAAA").create_date
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+    assert (scan.changed_count, scan.unchanged_count) == (0, 4)
+
+    store.records["AAAAA"]["updateDate"] = store.records["AAAAA"]["createDate"]
+    store.records["AAAAB"]["updateDate"] = None
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+    assert scan.changed_count == 2
+
+
 def test_rescan_fetches_only_new_and_changed_datasets(db, store):
     run_scan(trigger=Scan.Trigger.COMMAND)
+    first_seen_at = Dataset.objects.get(pk="AAAAA").first_seen_at
     store.sent.clear()
     store.records["AAAAA"]["updateDate"] = "2025-07-01T00:00:00.000000"
     store.records["AAAAA"]["frameCount"] = 500
@@ -135,7 +151,13 @@ def test_rescan_fetches_only_new_and_changed_datasets(db, store):
     assert (scan.new_count, scan.changed_count, scan.unchanged_count) == (1, 1, 3)
     assert store.operations() == ["DatasetList", "DatasetsById"]
     assert store.sent[1].variables["datasetIds"] == ["AAAAC", "AAAAA"]
-    assert Dataset.objects.get(pk="AAAAA").frame_count == 500
+    changed = Dataset.objects.get(pk="AAAAA")
+    assert (changed.frame_count, changed.first_seen_at, changed.raw) == (
+        500,
+        first_seen_at,
+        store.records["AAAAA"],
+    )
+    assert Dataset.objects.get(pk="AAAAC").first_seen_at > first_seen_at
     assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 3
     (information,) = scanner_events(OP_A)[1:]
     assert (information.from_state, information.to_state) == (State.DISCOVERED, State.DISCOVERED)
