@@ -322,9 +322,6 @@ def _projection(
 
 def _project(records: list[Record], selection: dict[str, str]) -> list[Record]:
     # Absent optional fields (older records) come out null, as a GraphQL server sends them.
-    if all(key == name for key, name in selection.items()):
-        names = list(selection)
-        return [{name: record.get(name) for name in names} for record in records]
     pairs = list(selection.items())
     return [{key: record.get(name) for key, name in pairs} for record in records]
 
