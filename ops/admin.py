@@ -34,7 +34,7 @@ class CurrentStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(current_event__to_state=self.value())
+            return queryset.filter(state=self.value())
         return queryset
 
 
@@ -44,11 +44,11 @@ class ObservingProgramAdmin(admin.ModelAdmin):
     list_filter = [CurrentStateFilter]
     list_select_related = ["current_event"]
     search_fields = ["id", "proposal__id", "experiment__id"]
-    readonly_fields = ["current_event", "first_seen_at"]
+    readonly_fields = ["state", "current_event", "first_seen_at"]
     raw_id_fields = ["proposal", "experiment"]
     show_full_result_count = False
 
-    @admin.display(description="state", ordering="current_event__to_state")
+    @admin.display(description="state", ordering="state")
     def current_state(self, program: ObservingProgram) -> str:
         return program.state or "—"
 

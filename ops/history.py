@@ -6,7 +6,7 @@ It locks the OP row, reads the current state, checks the transition against
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,8 +116,8 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[Pro
             # A later request for the same OP in this batch starts from this event.
             program.current_event = event
             events.append(event)
+        # The database points each OP at its newest event (a trigger, migration 0005).
         _insert_events(events)
-        _point_programs_at(programs.values())
         return events
 
 
@@ -160,19 +160,6 @@ def _insert_events(events: list[ProgramEvent]) -> None:
         event.created_at = now
         event._state.adding = False
         event._state.db = connection.alias
-
-
-def _point_programs_at(programs: Iterable[ObservingProgram]) -> None:
-    """Set each OP's current_event in one statement (bulk_update's CASE is slow for thousands)."""
-    program_ids, event_ids = zip(*((p.pk, p.current_event.pk) for p in programs), strict=True)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {ObservingProgram._meta.db_table} AS program"
-            " SET current_event_id = latest.event_id"
-            " FROM unnest(%s::text[], %s::bigint[]) AS latest(program_id, event_id)"
-            " WHERE program.id = latest.program_id",
-            [list(program_ids), list(event_ids)],
-        )
 
 
 def record_event(

@@ -24,7 +24,7 @@ def programs_with_state() -> QuerySet[ObservingProgram]:
 def program_list(*, state: str | None = None, search: str = "") -> QuerySet[ObservingProgram]:
     programs = programs_with_state().order_by("-first_seen_at", "id")
     if state:
-        programs = programs.filter(current_event__to_state=state)
+        programs = programs.filter(state=state)
     if search:
         programs = programs.filter(id__icontains=search)
     return programs
@@ -32,8 +32,8 @@ def program_list(*, state: str | None = None, search: str = "") -> QuerySet[Obse
 
 def state_counts() -> dict[str, int]:
     """How many OPs are in each state, in one grouped query."""
-    rows = ObservingProgram.objects.values("current_event__to_state").annotate(n=Count("pk"))
-    return {row["current_event__to_state"] or "": row["n"] for row in rows}
+    rows = ObservingProgram.objects.values("state").annotate(n=Count("pk")).order_by()
+    return {row["state"]: row["n"] for row in rows}
 
 
 # --- qualification reports (written by ops.qualification) -------------------------------------
@@ -59,9 +59,7 @@ def programs_due_for_qualification(*, now: datetime, states: Collection[str]) ->
         created_at__gte=OuterRef("newest_dataset_created_at") + settle,
     )
     return (
-        ObservingProgram.objects.filter(
-            current_event__to_state__in=list(states), newest_dataset_created_at__lte=now - settle
-        )
+        ObservingProgram.objects.filter(state__in=list(states), newest_dataset_created_at__lte=now - settle)
         .exclude(Exists(qualified_since_settling))
         .order_by("pk")
         .values_list("pk", flat=True)
@@ -102,7 +100,7 @@ def program_export(*, state: str | None = None, chunk_size: int = 2000) -> Itera
     """
     programs = programs_with_state().order_by("pk")
     if state:
-        programs = programs.filter(current_event__to_state=state)
+        programs = programs.filter(state=state)
     after = None
     while True:
         chunk = list((programs.filter(pk__gt=after) if after is not None else programs)[:chunk_size])

@@ -23,7 +23,7 @@ def test_the_state_of_many_ops_is_one_query():
     two_hundred, states = _queries_to_read_states(200)
     assert len(states) == 200
     assert one == two_hundred == 1
-    assert {State.INVERTIBLE, State.QUEUED, None} == set(states)
+    assert {State.INVERTIBLE, State.QUEUED, ""} == set(states)
 
 
 def test_program_list_filters_by_current_state_and_search():
