@@ -103,7 +103,11 @@ else:
     from level2.embedded import postgres_url
 
     DATABASE_URL = postgres_url()
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 
 if os.environ.get("REDIS_URL"):

@@ -19,6 +19,9 @@ def committed_db(transactional_db):
         cursor.execute("SET session_replication_role = replica")
         cursor.execute("TRUNCATE ops_programevent CASCADE")
         cursor.execute("SET session_replication_role = DEFAULT")
+    # Beside a browser test's event loop this may be a connection of its own: close it, or
+    # it would keep the test database from being dropped.
+    connection.close()
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
+    """A browser per test: Playwright's event loop must not outlive the test that needs it."""
     if CHROMIUM is None:
         message = "Chromium is not installed (Debian: apt-get install chromium)"
         if os.environ.get("LEVEL2_REQUIRE_BROWSER"):
