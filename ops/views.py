@@ -23,8 +23,8 @@ def program_list(request):
     if state not in State.values:
         state = ""
     search = request.GET.get("q", "").strip()[:128]
-    page = Paginator(selectors.program_list(state=state, search=search), PROGRAMS_PER_PAGE).get_page(
-        request.GET.get("page")
+    page = selectors.program_page(
+        state=state, search=search, page_number=request.GET.get("page"), per_page=PROGRAMS_PER_PAGE
     )
     counts = selectors.state_counts()
     counts[""] = sum(counts.values())

@@ -26,9 +26,25 @@ def test_the_state_of_many_ops_is_one_query():
     assert {State.INVERTIBLE, State.QUEUED, ""} == set(states)
 
 
-def test_program_list_filters_by_current_state_and_search():
+def test_program_page_filters_by_current_state_and_search():
     invertible = program_in_state(State.INVERTIBLE, id="eid_1_1_opAAA_R001.1.1")
     program_in_state(State.NOT_INVERTIBLE, id="eid_1_2_opBBB_R001.1.1")
-    assert list(selectors.program_list(state=State.INVERTIBLE)) == [invertible]
-    assert list(selectors.program_list(search="opaaa")) == [invertible]
+    assert list(selectors.program_page(state=State.INVERTIBLE).object_list) == [invertible]
+    assert list(selectors.program_page(search="opaaa").object_list) == [invertible]
     assert selectors.state_counts() == {"invertible": 1, "not_invertible": 1}
+
+
+def test_program_pages_are_newest_first_and_cost_the_same_queries_deep_down():
+    programs = ObservingProgramFactory.create_batch(7)
+    for program in programs:
+        program_in_state(State.INVERTIBLE, id=f"{program.pk}-x")
+    with CaptureQueriesContext(connection) as first:
+        page = selectors.program_page(per_page=3)
+        [program.current_event for program in page.object_list]
+    with CaptureQueriesContext(connection) as last:
+        last_page = selectors.program_page(page_number=5, per_page=3)
+        [program.current_event for program in last_page.object_list]
+    assert len(first) == len(last) == 3
+    assert page.object_list[0].pk == programs[-1].pk + "-x"
+    assert last_page.paginator.count == 14 and len(last_page.object_list) == 2
+    assert last_page.object_list[-1].pk == programs[0].pk
