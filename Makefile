@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint bench bench-scan stop clean
+.PHONY: install browser run test lint bench bench-scan bench-pages stop clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Level 2 needs Python >= 3.12 (python3.12 or python3.13 on PATH)"; exit 1; }
@@ -40,8 +40,13 @@ test: install browser
 lint: install
 	$(BIN)/ruff check .
 
-bench bench-scan: install
+bench: bench-scan bench-pages
+
+bench-scan: install
 	$(BIN)/python -m bench.scan
+
+bench-pages: install
+	$(BIN)/python -m bench.program_list
 
 # Stops the embedded PostgreSQL and Redis (they otherwise stay up between commands).
 stop: install
