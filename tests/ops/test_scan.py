@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 import ops.scan
 from ops.models import Dataset, Experiment, InstrumentProgram, ObservingProgram, ProgramEvent, Proposal, Scan
@@ -278,6 +279,18 @@ def test_each_batch_is_fetched_ahead_and_written_on_its_own(db, store, settings,
         ["pid_2_7"],
         ["pid_3_54"],
     ]
+
+
+def test_the_planner_statistics_are_refreshed_as_the_tables_fill(db, store, monkeypatch):
+    monkeypatch.setattr(ops.scan, "BATCH_DATASETS", 1)  # pid_2_7 (1 dataset), then pid_3_54 (3)
+    monkeypatch.setattr(ops.scan, "ANALYZE_FROM_DATASETS", 2)
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'ops_dataset'")
+        (estimated_rows,) = cursor.fetchone()
+    assert estimated_rows == 4  # analyzed after the second batch, not after the first
 
 
 def test_a_timeout_is_retried(db, store, settings):
