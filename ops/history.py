@@ -88,9 +88,12 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[Pro
             .order_by("pk")
         }
         # Read the current events after the locks are held: a statement that waited for a
-        # lock sees the locked rows' new versions but not rows inserted meanwhile.
-        current_events = ProgramEvent.objects.select_related("actor_user").in_bulk(
-            [program.current_event_id for program in programs.values() if program.current_event_id]
+        # lock sees the locked rows' new versions but not rows inserted meanwhile. Their
+        # details (a qualification report is kilobytes) are read only if someone asks.
+        current_events = (
+            ProgramEvent.objects.select_related("actor_user")
+            .defer("details")
+            .in_bulk([program.current_event_id for program in programs.values() if program.current_event_id])
         )
         for program in programs.values():
             program.current_event = current_events.get(program.current_event_id)

@@ -86,7 +86,7 @@ def _qualify_chunk(
         programs = list(
             ObservingProgram.objects.select_for_update().filter(pk__in=program_ids).order_by("pk")
         )
-        current_events = ProgramEvent.objects.in_bulk(
+        current_events = ProgramEvent.objects.only("to_state").in_bulk(
             [program.current_event_id for program in programs if program.current_event_id]
         )
         summary.considered += len(programs)

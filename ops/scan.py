@@ -539,6 +539,7 @@ class _Scanner:
             ObservingProgram.objects.select_for_update(of=("self",))
             .filter(pk__in=list(changes))
             .select_related("current_event")
+            .defer("current_event__details")  # only its state is needed
             .order_by("pk")
         )
         requests = []
