@@ -111,7 +111,7 @@ def main() -> None:
         pages = {
             "all": {},
             "invertible": {"state": "invertible"},
-            "search": {"q": "R001.1999"},
+            "search": {"q": "R001.11"},
             "page 200": {"page": "200"},
         }
         all_times, query_counts = [], {}

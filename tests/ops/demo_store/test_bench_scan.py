@@ -31,6 +31,7 @@ def test_bench_scan_prints_its_figures_as_a_json_last_line():
     figures = json.loads(lines[-1])
     assert set(figures) == {
         "datasets", "floor_s", "full_scan_s", "full_ratio", "rescan_s", "rescan_ratio", "peak_rss_mb",
+        "qualify_s", "rescan_qualify_s",
     }  # fmt: skip
     assert figures["datasets"] == 200
     assert all(value > 0 for value in figures.values())
