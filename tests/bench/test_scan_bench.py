@@ -1,0 +1,15 @@
+import pytest
+
+
+def test_bench_scan_prints_its_figures_as_a_json_last_line(run_bench):
+    output, figures = run_bench("scan", BENCH_DATASETS="200")
+    assert set(figures) == {
+        "datasets", "floor_s", "full_scan_s", "full_ratio", "rescan_s", "rescan_ratio", "peak_rss_mb",
+        "qualify_s", "rescan_qualify_s",
+    }  # fmt: skip
+    assert figures["datasets"] == 200
+    assert all(value > 0 for value in figures.values())
+    assert figures["full_ratio"] == pytest.approx(figures["full_scan_s"] / figures["floor_s"], rel=0.01)
+    assert figures["rescan_ratio"] == pytest.approx(figures["rescan_s"] / figures["full_scan_s"], rel=0.01)
+    assert "200 new, 0 changed" in output
+    assert "0 new, 2 changed, 198 unchanged" in output
