@@ -161,8 +161,96 @@ class _Reader:
         return value
 
 
+# How parse_dataset reads each field: the kind of value, and its maximum length (text),
+# its key (a count in a block) or whether it is required. One entry per DatasetRecord field,
+# in the dataclass's order (raw, the last, is added as it is).
+_TEXT, _DATETIME, _NUMBER, _SIZE, _COUNT, _BLOCK_COUNT, _MAPPING, _FLAG, _TEXT_LIST = range(9)
+_DATASET_FIELDS: tuple[tuple[str, int, Any, bool], ...] = (
+    ("datasetId", _TEXT, 64, True),
+    ("primaryProposalId", _TEXT, 64, True),
+    ("primaryExperimentId", _TEXT, 64, False),
+    ("observingProgramExecutionId", _TEXT, 128, True),
+    ("instrumentProgramExecutionId", _TEXT, 128, True),
+    ("instrumentName", _TEXT, 32, False),
+    ("createDate", _DATETIME, None, True),
+    ("updateDate", _DATETIME, None, False),
+    ("startTime", _DATETIME, None, False),
+    ("endTime", _DATETIME, None, False),
+    ("boundingBox", _TEXT, 200, False),
+    ("stokesParameters", _TEXT, 16, False),
+    ("wavelengthMin", _NUMBER, None, False),
+    ("wavelengthMax", _NUMBER, None, False),
+    ("spectralLines", _TEXT_LIST, 64, False),
+    ("frameCount", _COUNT, None, False),
+    ("health", _BLOCK_COUNT, "good", False),
+    ("gosStatus", _BLOCK_COUNT, "open", False),
+    ("aoLocked", _COUNT, None, False),
+    ("lightLevel", _MAPPING, None, False),
+    ("friedParameter", _MAPPING, None, False),
+    ("polarimetricAccuracy", _MAPPING, None, False),
+    ("exposureTime", _NUMBER, None, False),
+    # The store reports GB as a float; the column keeps whole GB.
+    ("datasetSize", _SIZE, None, False),
+    ("isEmbargoed", _FLAG, None, False),
+    ("embargoEndDate", _DATETIME, None, False),
+    ("bucket", _TEXT, 64, False),
+    ("productId", _TEXT, 128, False),
+    ("browseMovieUrl", _TEXT, 500, False),
+)
+assert len(_DATASET_FIELDS) + 1 == len(DatasetRecord.__dataclass_fields__)
+
+_UTC = dt.UTC
+_fromisoformat = dt.datetime.fromisoformat
+
+
+def _read_slowly(reader: _Reader, key: str, kind: int, argument: Any, required: bool) -> Any:
+    """One field that parse_dataset's quick checks did not accept: the _Reader's full
+    conversion, which gives the same value or raises the field's RecordError."""
+    if kind == _TEXT:
+        return reader.text(key, max_length=argument, required=required)
+    if kind == _DATETIME:
+        return reader.datetime(key, required=required)
+    if kind == _NUMBER:
+        return reader.number(key)
+    if kind == _SIZE:
+        size = reader.number(key)
+        return round(size) if size is not None else None
+    if kind == _COUNT:
+        return reader.count(key)
+    if kind == _BLOCK_COUNT:
+        return reader.block_count(key, argument)
+    if kind == _MAPPING:
+        return reader.mapping(key)
+    if kind == _FLAG:
+        return reader.flag(key)
+    return reader.text_list(key, max_length=argument)
+
+
 def parse_listed(raw: Any) -> ListedDataset:
     """One row of the cheap list ``{datasetId primaryProposalId updateDate}``."""
+    if type(raw) is dict:
+        dataset_id = raw.get("datasetId")
+        proposal_id = raw.get("primaryProposalId")
+        update_date = raw.get("updateDate")
+        if (
+            type(dataset_id) is str
+            and 0 < len(dataset_id) <= 64
+            and type(proposal_id) is str
+            and 0 < len(proposal_id) <= 64
+        ):
+            if update_date is None:
+                return ListedDataset(dataset_id, proposal_id, None)
+            if type(update_date) is str:
+                try:
+                    parsed = _fromisoformat(update_date)
+                except ValueError:
+                    pass
+                else:
+                    return ListedDataset(
+                        dataset_id,
+                        proposal_id,
+                        parsed.replace(tzinfo=_UTC) if parsed.tzinfo is None else parsed.astimezone(_UTC),
+                    )
     reader = _Reader(raw)
     return ListedDataset(
         dataset_id=reader.text("datasetId", max_length=64, required=True),
@@ -172,39 +260,97 @@ def parse_listed(raw: Any) -> ListedDataset:
 
 
 def parse_dataset(raw: Any) -> DatasetRecord:
-    """One full ``datasetInventories`` record. Lengths match the Dataset model's columns."""
-    reader = _Reader(raw)
-    dataset_size = reader.number("datasetSize")
-    return DatasetRecord(
-        dataset_id=reader.text("datasetId", max_length=64, required=True),
-        proposal_id=reader.text("primaryProposalId", max_length=64, required=True),
-        experiment_id=reader.text("primaryExperimentId", max_length=64),
-        program_id=reader.text("observingProgramExecutionId", max_length=128, required=True),
-        instrument_program_id=reader.text("instrumentProgramExecutionId", max_length=128, required=True),
-        instrument_name=reader.text("instrumentName", max_length=32),
-        create_date=reader.datetime("createDate", required=True),
-        update_date=reader.datetime("updateDate"),
-        start_time=reader.datetime("startTime"),
-        end_time=reader.datetime("endTime"),
-        bounding_box=reader.text("boundingBox", max_length=200),
-        stokes_parameters=reader.text("stokesParameters", max_length=16),
-        wavelength_min=reader.number("wavelengthMin"),
-        wavelength_max=reader.number("wavelengthMax"),
-        spectral_lines=reader.text_list("spectralLines", max_length=64),
-        frame_count=reader.count("frameCount"),
-        health_good=reader.block_count("health", "good"),
-        gos_open=reader.block_count("gosStatus", "open"),
-        ao_locked=reader.count("aoLocked"),
-        light_level=reader.mapping("lightLevel"),
-        fried_parameter=reader.mapping("friedParameter"),
-        polarimetric_accuracy=reader.mapping("polarimetricAccuracy"),
-        exposure_time=reader.number("exposureTime"),
-        # The store reports GB as a float; the column keeps whole GB.
-        dataset_size=round(dataset_size) if dataset_size is not None else None,
-        is_embargoed=reader.flag("isEmbargoed"),
-        embargo_end_date=reader.datetime("embargoEndDate"),
-        bucket=reader.text("bucket", max_length=64),
-        product_id=reader.text("productId", max_length=128),
-        browse_movie_url=reader.text("browseMovieUrl", max_length=500),
-        raw=raw,
-    )
+    """One full ``datasetInventories`` record. Lengths match the Dataset model's columns.
+
+    One pass over _DATASET_FIELDS with quick checks for the values the store sends; anything
+    else (absent required fields, JSON-string blocks, bad values) goes to the _Reader, which
+    converts it or raises the field's RecordError. A scan parses every record, so the
+    common case costs no call per field.
+    """
+    reader = None if type(raw) is dict else _Reader(raw)  # raises unless a dict
+    get = raw.get
+    size = get("datasetSize")
+    if size is not None and type(size) is not float and type(size) is not int:
+        # Checked first, as it always was: a record with several bad fields names this one.
+        reader = _Reader(raw)
+        reader.number("datasetSize")
+    values: list[Any] = []
+    append = values.append
+    for key, kind, argument, required in _DATASET_FIELDS:
+        value = get(key)
+        if kind == _TEXT:
+            if type(value) is str and 0 < len(value) <= argument:
+                append(value)
+                continue
+            if value is None and not required:
+                append("")
+                continue
+        elif kind == _DATETIME:
+            if type(value) is str:
+                try:
+                    parsed = _fromisoformat(value)
+                except ValueError:
+                    pass
+                else:
+                    append(parsed.replace(tzinfo=_UTC) if parsed.tzinfo is None else parsed.astimezone(_UTC))
+                    continue
+            elif value is None and not required:
+                append(None)
+                continue
+        elif kind == _COUNT:
+            if type(value) is int and value >= 0:
+                append(value)
+                continue
+            if value is None:
+                append(0)
+                continue
+        elif kind in (_NUMBER, _SIZE):
+            if value is None:
+                append(None)
+                continue
+            if type(value) is float or type(value) is int:
+                append(round(value) if kind == _SIZE else float(value))
+                continue
+        elif kind == _BLOCK_COUNT:
+            if value is None:
+                append(0)
+                continue
+            if type(value) is dict:
+                count = None
+                for block_key, block_value in value.items():
+                    if block_key.lower() == argument:
+                        count = block_value
+                        break
+                if count is None:
+                    append(0)
+                    continue
+                if type(count) is int and count >= 0:
+                    append(count)
+                    continue
+        elif kind == _MAPPING:
+            if value is None or type(value) is dict:
+                append(value)
+                continue
+        elif kind == _FLAG:
+            if type(value) is bool:
+                append(value)
+                continue
+            if value is None:
+                append(False)
+                continue
+        elif kind == _TEXT_LIST:
+            if value is None:
+                append(None)
+                continue
+            if type(value) is list:
+                for item in value:
+                    if type(item) is not str or len(item) > argument:
+                        break
+                else:
+                    append(value)
+                    continue
+        if reader is None:
+            reader = _Reader(raw)
+        append(_read_slowly(reader, key, kind, argument, required))
+    append(raw)
+    return DatasetRecord(*values)
