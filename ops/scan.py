@@ -365,7 +365,7 @@ class _Scanner:
         """Fetch and parse one batch (in the read-ahead thread: HTTP and parsing only, no
         database). A batch the store does not answer is one error per proposal."""
         try:
-            raw_records = self._fetch(batch)
+            raw_records, raw_texts = self._fetch(batch)
         except MetadataStoreError as error:
             log.warning(
                 "scan %s: fetching proposals %s failed: %s",
@@ -379,9 +379,9 @@ class _Scanner:
                 fetch_failed=True,
             )
         wanted = {dataset_id for proposal in batch for dataset_id in proposal.fetch_ids}
-        records: dict[str, DatasetRecord] = {}
+        records: dict[str, tuple[DatasetRecord, str | None]] = {}
         errors: list[ScanError] = []
-        for raw in raw_records:
+        for raw, raw_text in zip(raw_records, raw_texts, strict=True):
             try:
                 record = parse_dataset(raw)
             except RecordError as error:
@@ -390,11 +390,11 @@ class _Scanner:
                 continue
             # Datasets that arrived after the list was read wait for the next scan.
             if record.dataset_id in wanted:
-                records[record.dataset_id] = record
+                records[record.dataset_id] = (record, raw_text)
         return _FetchedBatch(
             proposals=batch,
-            records=list(records.values()),
-            rows=[_dataset_row(record) for record in records.values()],
+            records=[record for record, _ in records.values()],
+            rows=[_dataset_row(record, raw_text) for record, raw_text in records.values()],
             errors=errors,
         )
 
@@ -429,18 +429,22 @@ class _Scanner:
             cursor.execute(f"ANALYZE {tables}")
         self.datasets_when_analyzed = datasets
 
-    def _fetch(self, batch: list[_ProposalWork]) -> list[dict]:
-        """Full records: whole proposals by proposal id, the rest by dataset id."""
+    def _fetch(self, batch: list[_ProposalWork]) -> tuple[list[dict], list[str | None]]:
+        """Full records: whole proposals by proposal id, the rest by dataset id; and each
+        record's JSON text as the store sent it (None where the page has none)."""
         whole = [p.proposal_id for p in batch if p.fetch_ids and p.fetch_whole_proposal]
         some = [dataset_id for p in batch if not p.fetch_whole_proposal for dataset_id in p.fetch_ids]
-        raw_records: list[dict] = []
+        pages: list[list[dict]] = []
         if whole:
-            for page in self.client.datasets_by_proposal(whole):
-                raw_records.extend(page)
+            pages.extend(self.client.datasets_by_proposal(whole, keep_texts=True))
         for start in range(0, len(some), BATCH_DATASETS):
-            for page in self.client.datasets_by_id(some[start : start + BATCH_DATASETS]):
-                raw_records.extend(page)
-        return raw_records
+            pages.extend(self.client.datasets_by_id(some[start : start + BATCH_DATASETS], keep_texts=True))
+        raw_records: list[dict] = []
+        raw_texts: list[str | None] = []
+        for page in pages:
+            raw_records.extend(page)
+            raw_texts.extend(getattr(page, "texts", None) or [None] * len(page))
+        return raw_records, raw_texts
 
     def _learn_experiments(self, records: list[DatasetRecord]) -> None:
         """Make the experiments not yet known, with their descriptions (one fetch per scan)."""
@@ -675,10 +679,11 @@ def _block_unless_in_raw(r: DatasetRecord, column: str) -> Jsonb | None:
     return None
 
 
-def _dataset_row(r: DatasetRecord) -> list[object]:
+def _dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
     """A record as the values of RECORD_COLUMNS, ready for COPY.
 
-    Made in the read-ahead thread, raw serialised there too, so that the write only sends it.
+    Made in the read-ahead thread, so that the write only sends it. ``raw_text`` is the
+    record's JSON as the store sent it; without it, raw is serialised here.
     """
     values = {
         "id": r.dataset_id,
@@ -711,6 +716,6 @@ def _dataset_row(r: DatasetRecord) -> list[object]:
         "product_id": r.product_id,
         "browse_movie_url": r.browse_movie_url,
         # JSON text: COPY hands it to the jsonb column as it is.
-        "raw": json.dumps(r.raw),
+        "raw": raw_text if raw_text is not None else json.dumps(r.raw),
     }
     return [values[column] for column in RECORD_COLUMNS]

@@ -7,12 +7,15 @@ jitter; 4xx answers and GraphQL ``errors`` are not, since asking again gives the
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Iterator
 from functools import cache
+from json.decoder import JSONArray
+from json.scanner import py_make_scanner
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,39 @@ class GraphQLError(MetadataStoreError):
         self.errors = errors
         messages = "; ".join(str(error.get("message", error)) for error in errors)
         super().__init__(f"The metadata store refused {operation}: {messages}")
+
+
+class RecordList(list):
+    """A JSON array as parsed, with each element's JSON text as the store sent it
+    (``texts``, in the same order): the scan stores a record's text as it came instead of
+    serialising the parsed record again, which cost it more than parsing the record."""
+
+    __slots__ = ("texts",)
+
+
+def _loads_keeping_texts(text: str) -> Any:
+    """``json.loads``, except that every array outside the elements of another array is a
+    RecordList. The arrays and objects around the records (a few) are parsed in Python, each
+    element of an array by the C scanner, as json.loads parses everything."""
+    element_scanner = json.JSONDecoder().scan_once
+    decoder = json.JSONDecoder()
+
+    def parse_array(s_and_end: tuple[str, int], scan_once: Any) -> tuple[RecordList, int]:
+        texts: list[str] = []
+
+        def element(string: str, index: int) -> tuple[Any, int]:
+            value, end = element_scanner(string, index)
+            texts.append(string[index:end])
+            return value, end
+
+        values, end = JSONArray(s_and_end, element)
+        result = RecordList(values)
+        result.texts = texts
+        return result, end
+
+    decoder.parse_array = parse_array
+    decoder.scan_once = py_make_scanner(decoder)
+    return decoder.decode(text)
 
 
 @cache
@@ -87,12 +123,21 @@ class MetadataClient:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def execute(self, name: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run the query file ``name`` and return its ``data``."""
+    def execute(
+        self, name: str, variables: dict[str, Any] | None = None, *, keep_texts: bool = False
+    ) -> dict[str, Any]:
+        """Run the query file ``name`` and return its ``data``; with ``keep_texts``, its lists
+        are RecordLists (each row's JSON text too)."""
         payload = {"query": query_text(name), "variables": variables or {}}
         response = self._post(name, payload)
         try:
-            body = response.json()
+            if keep_texts:
+                # As response.json() decodes the body.
+                content = response.content
+                encoding = response.encoding or requests.utils.guess_json_utf(content) or "utf-8"
+                body = _loads_keeping_texts(content.decode(encoding))
+            else:
+                body = response.json()
         except ValueError as error:
             raise MetadataStoreError(
                 f"The metadata store answered {name} with something not JSON."
@@ -138,13 +183,18 @@ class MetadataClient:
             time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def pages(self, name: str, variables: dict[str, Any], *, field: str) -> Iterator[list[dict[str, Any]]]:
-        """Each page of the list ``field`` of a paged query, until a short page."""
+    def pages(
+        self, name: str, variables: dict[str, Any], *, field: str, keep_texts: bool = False
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Each page of the list ``field`` of a paged query, until a short page (with
+        ``keep_texts``, RecordLists: each row's JSON text too)."""
         page_number = 1
         while True:
-            rows = self.execute(name, {**variables, "pageSize": self.page_size, "pageNumber": page_number})[
-                field
-            ]
+            rows = self.execute(
+                name,
+                {**variables, "pageSize": self.page_size, "pageNumber": page_number},
+                keep_texts=keep_texts,
+            )[field]
             yield rows
             # More rows than asked for: the store does not page, so this was everything.
             if len(rows) != self.page_size:
@@ -157,13 +207,24 @@ class MetadataClient:
         """Pages of ``{datasetId, primaryProposalId, updateDate}`` for every dataset."""
         return self.pages("dataset_list", {}, field="datasetInventories")
 
-    def datasets_by_proposal(self, proposal_ids: list[str]) -> Iterator[list[dict[str, Any]]]:
-        """Pages of full dataset records of these proposals."""
-        return self.pages("datasets_by_proposal", {"proposalIds": proposal_ids}, field="datasetInventories")
+    def datasets_by_proposal(
+        self, proposal_ids: list[str], *, keep_texts: bool = False
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of full dataset records of these proposals (RecordLists with ``keep_texts``)."""
+        return self.pages(
+            "datasets_by_proposal",
+            {"proposalIds": proposal_ids},
+            field="datasetInventories",
+            keep_texts=keep_texts,
+        )
 
-    def datasets_by_id(self, dataset_ids: list[str]) -> Iterator[list[dict[str, Any]]]:
-        """Pages of full dataset records with these ids."""
-        return self.pages("datasets_by_id", {"datasetIds": dataset_ids}, field="datasetInventories")
+    def datasets_by_id(
+        self, dataset_ids: list[str], *, keep_texts: bool = False
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of full dataset records with these ids (RecordLists with ``keep_texts``)."""
+        return self.pages(
+            "datasets_by_id", {"datasetIds": dataset_ids}, field="datasetInventories", keep_texts=keep_texts
+        )
 
     def experiment_descriptions(self) -> dict[str, str]:
         """Every experiment's description by experiment id."""

@@ -1,5 +1,6 @@
 """The GraphQL client against a real local HTTP server."""
 
+import json
 import logging
 
 import pytest
@@ -23,6 +24,19 @@ def test_sends_the_query_file_with_variables(store):
     (sent,) = store.sent
     assert sent.operation == "DatasetsById"
     assert sent.variables == {"datasetIds": ["DS001", "DS005"], "pageSize": 5000, "pageNumber": 1}
+
+
+def test_records_can_come_with_their_json_text_as_sent(store):
+    with MetadataClient(page_size=3) as client:
+        pages = list(client.datasets_by_proposal(["pid_3_54"], keep_texts=True))
+        (plain,) = client.datasets_by_id(["DS002"])
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    for page in pages:
+        assert len(page.texts) == len(page)
+        assert [json.loads(text) for text in page.texts] == page
+    assert pages[0][0]["datasetId"] == "DS000" and pages[0].texts[0].startswith("{")
+    assert not hasattr(plain, "texts")
 
 
 def test_pages_until_a_short_page(store):
