@@ -488,23 +488,16 @@ class _Scanner:
             ],
             ignore_conflicts=True,
         )
-        first_of_program = {r.program_id: r for r in reversed(records)}
-        ObservingProgram.objects.bulk_create(
-            [
-                ObservingProgram(
-                    id=program_id, proposal_id=r.proposal_id, experiment_id=r.experiment_id or None
-                )
-                for program_id, r in sorted(first_of_program.items())
-            ],
-            ignore_conflicts=True,
-        )
-        first_of_ip = {r.instrument_program_id: r for r in reversed(records)}
-        InstrumentProgram.objects.bulk_create(
-            [
-                InstrumentProgram(id=ip_id, program_id=r.program_id, instrument=r.instrument_name)
-                for ip_id, r in sorted(first_of_ip.items())
-            ],
-            ignore_conflicts=True,
+        first_of_program = sorted({r.program_id: r for r in reversed(records)}.items())
+        first_of_ip = sorted({r.instrument_program_id: r for r in reversed(records)}.items())
+        _insert_programs(
+            [program_id for program_id, _ in first_of_program],
+            [r.proposal_id for _, r in first_of_program],
+            [r.experiment_id or None for _, r in first_of_program],
+            [ip_id for ip_id, _ in first_of_ip],
+            [r.program_id for _, r in first_of_ip],
+            [r.instrument_name for _, r in first_of_ip],
+            now=now,
         )
         _upsert_datasets(fetched.rows, now=now)
         vanished_ids = [dataset_id for proposal in batch for dataset_id in proposal.vanished_ids]
@@ -621,6 +614,46 @@ def _update_program_totals(program_ids: list[str]) -> None:
             WHERE program.id = changed.program_id
             """,
             {"ids": program_ids},
+        )
+
+
+def _insert_programs(
+    program_ids: list[str],
+    proposal_ids: list[str],
+    experiment_ids: list[str | None],
+    ip_ids: list[str],
+    ip_program_ids: list[str],
+    instruments: list[str],
+    *,
+    now: datetime,
+) -> None:
+    """Make the OPs and IPs not yet stored (bulk_create(ignore_conflicts=True) as plain SQL:
+    for the thousands of OPs and IPs of a first scan, building and preparing a model instance
+    each cost more than the inserts). New OPs start as the model's defaults make them: no
+    datasets counted yet, no event, no state. Rows go in the order given (sorted ids)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {ObservingProgram._meta.db_table} (id, proposal_id, experiment_id,
+                first_seen_at, newest_dataset_created_at, dataset_count, current_event_id, state)
+            SELECT id, proposal_id, experiment_id, %(now)s, NULL, 0, NULL, ''
+            FROM unnest(%(ids)s::text[], %(proposal_ids)s::text[], %(experiment_ids)s::text[])
+                WITH ORDINALITY AS program (id, proposal_id, experiment_id, position)
+            ORDER BY position
+            ON CONFLICT DO NOTHING
+            """,
+            {"now": now, "ids": program_ids, "proposal_ids": proposal_ids, "experiment_ids": experiment_ids},
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {InstrumentProgram._meta.db_table} (id, program_id, instrument)
+            SELECT id, program_id, instrument
+            FROM unnest(%(ids)s::text[], %(program_ids)s::text[], %(instruments)s::text[])
+                WITH ORDINALITY AS ip (id, program_id, instrument, position)
+            ORDER BY position
+            ON CONFLICT DO NOTHING
+            """,
+            {"ids": ip_ids, "program_ids": ip_program_ids, "instruments": instruments},
         )
 
 
