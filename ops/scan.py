@@ -259,15 +259,18 @@ class _Scanner:
         self.datasets_when_analyzed = 0
 
     def run(self) -> None:
-        listed, unreadable_ids = self._list()
-        self.stored = self._read_stored()
-        self.datasets_when_analyzed = len(self.stored)
-        work, unchanged = self._plan(listed, unreadable_ids)
-        Scan.objects.filter(pk=self.scan.pk).update(proposals_total=len(work), unchanged_count=unchanged)
-        # The next batch is fetched while this one is written: the network and the database
-        # work at once, and at most two batches are in memory.
         fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"scan-{self.scan.pk}-fetch")
         try:
+            # The store lists its datasets while the database lists what is stored.
+            listing = fetcher.submit(self._list)
+            self.stored = self._read_stored()
+            listed, unreadable_ids, list_errors = listing.result()
+            self._save_errors(list_errors)
+            self.datasets_when_analyzed = len(self.stored)
+            work, unchanged = self._plan(listed, unreadable_ids)
+            Scan.objects.filter(pk=self.scan.pk).update(proposals_total=len(work), unchanged_count=unchanged)
+            # The next batch is fetched while this one is written: the network and the
+            # database work at once, and at most two batches are in memory.
             for fetched in _one_ahead(fetcher, self._fetch_batch, self._batches(work)):
                 self._store_batch(fetched)
         finally:
@@ -284,8 +287,9 @@ class _Scanner:
             self.scan.error_count,
         )
 
-    def _list(self) -> tuple[dict[str, ListedDataset], set[str]]:
-        """The cheap list; ids whose rows do not parse are kept out of the vanished check."""
+    def _list(self) -> tuple[dict[str, ListedDataset], set[str], list[ScanError]]:
+        """The cheap list, and the errors of rows that do not parse (unsaved: this runs in the
+        fetch thread, without the database); their ids are kept out of the vanished check."""
         listed: dict[str, ListedDataset] = {}
         unreadable_ids: set[str] = set()
         errors = []
@@ -298,8 +302,7 @@ class _Scanner:
                     errors.append(ScanError(scan=self.scan, record=error.dataset_id, message=str(error)))
                     continue
                 listed[row.dataset_id] = row
-        self._save_errors(errors)
-        return listed, unreadable_ids
+        return listed, unreadable_ids, errors
 
     def _read_stored(self) -> dict[str, _Stored]:
         # A record the store never updated is stored with update_date = createDate; its
