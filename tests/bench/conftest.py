@@ -19,6 +19,7 @@ def run_bench():
             **env,
             "BENCH_DATABASE": f"bench_test_{uuid.uuid4().hex[:8]}",
             "DATABASE_URL": settings.DATABASE_URL,
+            "REDIS_URL": settings.REDIS_URL,
         }
         result = subprocess.run(
             [sys.executable, "-m", f"bench.{name}"],
