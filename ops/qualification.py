@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from itertools import batched
 from typing import Any
@@ -145,45 +145,25 @@ def _event_request(
     return EventRequest(program_id, state, details, expected_state=state)
 
 
+# DatasetValues' fields, each with the Dataset column it reads (named alike but for two).
+_DATASET_VALUE_COLUMNS = {
+    field.name: {"dataset_id": "id", "instrument": "instrument_program__instrument"}.get(
+        field.name, field.name
+    )
+    for field in fields(DatasetValues)
+}
+
+
 def _datasets_by_program(*, program_ids: Collection[str]) -> dict[str, list[DatasetValues]]:
     """The rules' view of every listed (not vanished) dataset of these OPs, in one query."""
     rows = (
         Dataset.objects.filter(program_id__in=list(program_ids), vanished_at__isnull=True)
         .order_by("program_id", "id")
-        .values(
-            "id",
-            "program_id",
-            "instrument_program_id",
-            "instrument_program__instrument",
-            "start_time",
-            "bounding_box",
-            "stokes_parameters",
-            "wavelength_min",
-            "wavelength_max",
-            "spectral_lines",
-            "frame_count",
-            "health_good",
-            "gos_open",
-            "ao_locked",
-        )
+        .values_list("program_id", *_DATASET_VALUE_COLUMNS.values())
     )
     datasets: dict[str, list[DatasetValues]] = {}
-    for row in rows:
-        datasets.setdefault(row["program_id"], []).append(
-            DatasetValues(
-                dataset_id=row["id"],
-                instrument_program_id=row["instrument_program_id"],
-                instrument=row["instrument_program__instrument"],
-                start_time=row["start_time"],
-                bounding_box=row["bounding_box"],
-                stokes_parameters=row["stokes_parameters"],
-                wavelength_min=row["wavelength_min"],
-                wavelength_max=row["wavelength_max"],
-                spectral_lines=row["spectral_lines"],
-                frame_count=row["frame_count"],
-                health_good=row["health_good"],
-                gos_open=row["gos_open"],
-                ao_locked=row["ao_locked"],
-            )
+    for program_id, *values in rows:
+        datasets.setdefault(program_id, []).append(
+            DatasetValues(**dict(zip(_DATASET_VALUE_COLUMNS, values, strict=True)))
         )
     return datasets
