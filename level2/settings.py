@@ -194,13 +194,72 @@ LEVEL2_INVERTIBLE_INSTRUMENTS = env_list("LEVEL2_INVERTIBLE_INSTRUMENTS", ["VISP
 LEVEL2_REQUIRED_LINES = [("fe_i_630", "Fe I", 630.2)]
 LEVEL2_OPTIONAL_LINES = [("ca_ii_854", "Ca II", 854.2), ("ca_ii_849", "Ca II", 849.8)]
 
-# Globus: unset credentials select the local transfer backend.
+# Globus: unset credentials select the local transfer backend, whose collections are the
+# folders of the same names under LEVEL2_LOCAL_TRANSFER_ROOT.
 GLOBUS_CLIENT_ID = env_str("GLOBUS_CLIENT_ID", "")
 GLOBUS_CLIENT_SECRET = env_str("GLOBUS_CLIENT_SECRET", "")
-GLOBUS_L1_COLLECTION = env_str("GLOBUS_L1_COLLECTION", "")
-GLOBUS_SCRATCH_COLLECTION = env_str("GLOBUS_SCRATCH_COLLECTION", "")
-GLOBUS_PUBLISH_COLLECTION = env_str("GLOBUS_PUBLISH_COLLECTION", "")
+GLOBUS_L1_COLLECTION = env_str("GLOBUS_L1_COLLECTION", "level1")
+GLOBUS_SCRATCH_COLLECTION = env_str("GLOBUS_SCRATCH_COLLECTION", "scratch")
+GLOBUS_PUBLISH_COLLECTION = env_str("GLOBUS_PUBLISH_COLLECTION", "publish")
 LEVEL2_LOCAL_TRANSFER_ROOT = env_str("LEVEL2_LOCAL_TRANSFER_ROOT", str(BASE_DIR / "var" / "collections"))
+# The worker's own mount of the scratch collection (products are read and written there).
+LEVEL2_SCRATCH_DIR = env_str(
+    "LEVEL2_SCRATCH_DIR", str(Path(LEVEL2_LOCAL_TRANSFER_ROOT) / GLOBUS_SCRATCH_COLLECTION)
+)
+# The science team's collection that the demo's synthetic results are put in.
+LEVEL2_DEMO_TEAM_COLLECTION = env_str("LEVEL2_DEMO_TEAM_COLLECTION", "team")
+# How often the poller looks at active transfers, and how long one may take before it fails.
+LEVEL2_TRANSFER_POLL_INTERVAL_S = env_int("LEVEL2_TRANSFER_POLL_INTERVAL_S", 10)
+LEVEL2_TRANSFER_DEADLINE_HOURS = env_float("LEVEL2_TRANSFER_DEADLINE_HOURS", 72)
+# A transfer whose submission was recorded but whose task id was not (the worker died in
+# between) is submitted again with the same submission id after this long.
+LEVEL2_TRANSFER_RESUBMIT_AFTER_S = env_int("LEVEL2_TRANSFER_RESUBMIT_AFTER_S", 120)
+
+# The work: "Report done" checks, overdue OPs, products, publication.
+# A URL template with {commit}, e.g. https://github.com/org/desire/commit/{commit}: when set, a
+# reported commit must be found there (HTTP 200).
+LEVEL2_SOFTWARE_COMMIT_URL = env_str("LEVEL2_SOFTWARE_COMMIT_URL", "")
+LEVEL2_RESULT_FILES = ["inv_res_mod.fits", "inv_res_pre.fits", "per_ori.fits"]
+# Days an OP may stay in a state before it is overdue (LEVEL2_EXPECTED_DAYS_<STATE>).
+LEVEL2_EXPECTED_DAYS = {
+    state: env_float(f"LEVEL2_EXPECTED_DAYS_{state.upper()}", default)
+    for state, default in {
+        "queued": 7,
+        "preprocessing": 2,
+        "preprocessed": 7,
+        "working": 30,
+        "inverted": 14,
+        "generating": 2,
+        "generated": 14,
+        "publishing": 2,
+    }.items()
+}
+# Who gets the daily summary of overdue OPs (comma-separated addresses).
+LEVEL2_LEAD_EMAILS = env_list("LEVEL2_LEAD_EMAILS", [])
+# Worker processes that write one product's frames in parallel.
+LEVEL2_GENERATION_PROCESSES = env_int("LEVEL2_GENERATION_PROCESSES", 2)
+# The data center's interservice bus for catalog messages; unset: that step is skipped.
+LEVEL2_ISB_URL = env_str("LEVEL2_ISB_URL", "")
+LEVEL2_ISB_EXCHANGE = env_str("LEVEL2_ISB_EXCHANGE", "master.direct.x")
+
+# Email: the console by default; SMTP when EMAIL_HOST is set.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": EMAIL_HOST,
+            "port": env_int("EMAIL_PORT", 587),
+            "username": env_str("EMAIL_HOST_USER", ""),
+            "password": env_str("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS", True),
+        },
+    }
+    if EMAIL_HOST
+    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+}
+del EMAIL_HOST
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "level2@localhost")
 
 CELERY_BEAT_SCHEDULE = {
     "scan-metadata-store": {"task": "ops.tasks.scan_metadata_store", "schedule": LEVEL2_SCAN_INTERVAL_S},
@@ -208,4 +267,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ops.tasks.qualify_settled_programs",
         "schedule": env_int("LEVEL2_QUALIFY_INTERVAL_S", 900),
     },
+    "poll-transfers": {
+        "task": "inversions.tasks.poll_transfers",
+        "schedule": LEVEL2_TRANSFER_POLL_INTERVAL_S,
+    },
+    "email-overdue": {"task": "inversions.tasks.email_overdue", "schedule": 24 * 3600},
 }

@@ -3,10 +3,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from inversions import views as inversions_views
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="ops:program-list", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # An OP's page: what ops knows of it, with the work of the inversions app.
+    path("programs/<str:program_id>/", inversions_views.program_detail, name="program-detail"),
     path("", include("ops.urls")),
+    path("", include("inversions.urls")),
 ]

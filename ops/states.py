@@ -20,6 +20,8 @@ class State(models.TextChoices):
     PREPROCESSED = "preprocessed", "preprocessed"
     WORKING = "working", "working"
     INVERTED = "inverted", "inverted"
+    GENERATING = "generating", "generating"
+    GENERATED = "generated", "generated"
     PUBLISHING = "publishing", "publishing"
     PUBLISHED = "published", "published"
     ERROR = "error", "error"
@@ -61,9 +63,12 @@ TRANSITIONS: list[Transition] = [
     *_rules([S.PREPROCESSED], [S.WORKING], A.INVERTER),
     *_rules([S.QUEUED, S.PREPROCESSED, S.WORKING], [S.INVERTIBLE], A.INVERTER),
     *_rules([S.WORKING], [S.INVERTED], A.INVERTER, A.API),
-    *_rules([S.INVERTED], [S.PUBLISHING], A.PUBLISHER),
+    *_rules([S.INVERTED], [S.GENERATING], A.WORKER),
+    *_rules([S.GENERATING], [S.GENERATED, S.ERROR], A.WORKER),
+    *_rules([S.GENERATED], [S.INVERTED], A.INVERTER, A.PUBLISHER),
+    *_rules([S.GENERATED], [S.PUBLISHING], A.PUBLISHER),
     *_rules([S.PUBLISHING], [S.PUBLISHED, S.ERROR], A.WORKER),
-    *_rules([S.ERROR], [S.QUEUED, S.INVERTED], A.INVERTER, A.PUBLISHER),
+    *_rules([S.ERROR], [S.QUEUED, S.INVERTED, S.GENERATED], A.INVERTER, A.PUBLISHER),
     *_rules([s for s in S if s != S.ARCHIVED], [S.ARCHIVED], A.STAFF),
     # archived -> the state before: checked against the archiving event in ops.history.
     *_rules([S.ARCHIVED], [s for s in S if s != S.ARCHIVED], A.STAFF),
@@ -75,7 +80,11 @@ TRANSITION_TABLE: dict[tuple[State | None, State], Transition] = {
 }
 
 # An error is retried from the state before the step that failed.
-RETRY_STATE_AFTER_FAILED_STEP = {State.PREPROCESSING: State.QUEUED, State.PUBLISHING: State.INVERTED}
+RETRY_STATE_AFTER_FAILED_STEP = {
+    State.PREPROCESSING: State.QUEUED,
+    State.GENERATING: State.INVERTED,
+    State.PUBLISHING: State.GENERATED,
+}
 
 # States in which the inversion work has started: dataset changes only add information.
 WORK_STARTED_STATES = frozenset(
@@ -85,6 +94,8 @@ WORK_STARTED_STATES = frozenset(
         State.PREPROCESSED,
         State.WORKING,
         State.INVERTED,
+        State.GENERATING,
+        State.GENERATED,
         State.PUBLISHING,
         State.PUBLISHED,
         State.ERROR,

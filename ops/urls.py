@@ -5,7 +5,6 @@ from ops import views
 app_name = "ops"
 urlpatterns = [
     path("programs/", views.program_list, name="program-list"),
-    path("programs/<str:program_id>/", views.program_detail, name="program-detail"),
     path("scans/", views.scan_list, name="scan-list"),
     path("scans/start/", views.scan_start, name="scan-start"),
     path("scans/<int:scan_id>/", views.scan_detail, name="scan-detail"),

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ops import selectors, tasks
-from ops.models import ObservingProgram, Scan
+from ops.models import Scan
 from ops.scan import ScanAlreadyRunning, request_scan
 from ops.states import State
 
@@ -86,13 +86,3 @@ def scan_detail(request, scan_id: int):
         request.GET.get("page")
     )
     return render(request, "ops/scan_detail.html", {"scan": scan, "page": errors})
-
-
-@login_required
-@require_GET
-def program_detail(request, program_id: str):
-    try:
-        detail = selectors.program_detail(program_id=program_id, now=timezone.now())
-    except ObservingProgram.DoesNotExist:
-        raise Http404("No such observing program.") from None
-    return render(request, "ops/program_detail.html", {"detail": detail})

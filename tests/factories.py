@@ -116,6 +116,8 @@ _PATH = [
     (State.PREPROCESSED, ActorKind.WORKER),
     (State.WORKING, ActorKind.INVERTER),
     (State.INVERTED, ActorKind.INVERTER),
+    (State.GENERATING, ActorKind.WORKER),
+    (State.GENERATED, ActorKind.WORKER),
     (State.PUBLISHING, ActorKind.PUBLISHER),
     (State.PUBLISHED, ActorKind.WORKER),
 ]

@@ -9,6 +9,9 @@ to the selected fields as a plain dict, then the response is serialised once.
 The store grows with the clock: records whose ``createDate`` is after the server's clock are
 hidden until then, so OPs generated to "arrive" after ``now`` appear while it runs.
 
+Inversions received by ``createL2InversionInventory`` are answered by ``l2Inversions``; given
+an ``inversions_path`` the store keeps them in that JSON file too, across restarts.
+
 Runs without Django: ``python -m ops.demo_store.server --port 0`` prints its URL when ready.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -142,11 +146,13 @@ class DemoStoreApi:
         store: DemoStore,
         clock: Callable[[], datetime] = utc_now,
         schema: GraphQLSchema | None = None,
+        inversions_path: Path | None = None,
     ) -> None:
         self.schema = schema or load_schema()
         self.clock = clock
         self.index = StoreIndex(store)
-        self.inversions: dict[str, Record] = {}
+        self.inversions_path = inversions_path
+        self.inversions: dict[str, Record] = load_inversions(inversions_path) if inversions_path else {}
         self._inversions_lock = threading.Lock()
         self._documents = lru_cache(maxsize=128)(self._parse_and_validate)
 
@@ -216,6 +222,8 @@ class DemoStoreApi:
             return _project(self.dataset_inventories(arguments.get("filterParams") or {}), selection)
         if name == "experimentDescriptions":
             return _project(self.experiment_descriptions(arguments.get("filterParams") or {}), selection)
+        if name == "l2Inversions":
+            return _project(self.l2_inversions(arguments.get("filterParams") or {}), selection)
         if name == "createL2InversionInventory":
             return _project([self.create_l2_inversion_inventory(arguments["createParams"])], selection)[0]
         raise RequestError(f"The demo store does not answer {name}.")
@@ -271,9 +279,22 @@ class DemoStoreApi:
             experiments = [e for e in experiments if e["experimentDescriptionId"] == wanted]
         return experiments
 
+    def l2_inversions(self, filters: dict[str, Any]) -> list[Record]:
+        """The inversions received, in the order they first came; ``datasetIds`` matches an
+        inversion that used any of them."""
+        with self._inversions_lock:
+            records = list(self.inversions.values())
+        if filters.get("inversionId") is not None:
+            records = [r for r in records if r["inversionId"] == filters["inversionId"]]
+        if filters.get("datasetIds") is not None:
+            wanted = set(filters["datasetIds"])
+            records = [r for r in records if wanted.intersection(r["datasetIds"])]
+        return records
+
     def create_l2_inversion_inventory(self, create_params: dict[str, Any]) -> Record:
-        """Keep the inversion in memory. Sending the same inversionId again replaces it (a
-        retried publish must not fail), keeping its first createDate."""
+        """Keep the inversion (and write them all to ``inversions_path`` when given). Sending
+        the same inversionId again replaces it (a retried publish must not fail), keeping its
+        first createDate."""
         now_text = iso(self.clock())
         with self._inversions_lock:
             earlier = self.inversions.get(create_params["inversionId"])
@@ -284,7 +305,25 @@ class DemoStoreApi:
                 "updateDate": now_text if earlier else None,
             }
             self.inversions[create_params["inversionId"]] = record
+            if self.inversions_path is not None:
+                save_inversions(self.inversions_path, self.inversions)
         return record
+
+
+def load_inversions(path: Path) -> dict[str, Record]:
+    """The inversions kept in ``path`` by inversionId (none when there is no such file yet)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def save_inversions(path: Path, inversions: dict[str, Record]) -> None:
+    # Written aside, then renamed over: a store stopped mid-write keeps the previous file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(json.dumps(inversions, indent=1))
+    os.replace(partial, path)
 
 
 def _operation(
@@ -422,8 +461,9 @@ class DemoStoreServer:
         port: int = 0,
         clock: Callable[[], datetime] = utc_now,
         log_requests: bool = False,
+        inversions_path: Path | None = None,
     ) -> None:
-        self.api = DemoStoreApi(store=store, clock=clock)
+        self.api = DemoStoreApi(store=store, clock=clock, inversions_path=inversions_path)
         self.httpd = _HttpServer((host, port), api=self.api, log_requests=log_requests)
         self._thread: threading.Thread | None = None
 

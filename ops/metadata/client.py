@@ -124,12 +124,17 @@ class MetadataClient:
         self.close()
 
     def execute(
-        self, name: str, variables: dict[str, Any] | None = None, *, keep_texts: bool = False
+        self,
+        name: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        keep_texts: bool = False,
+        retries: int | None = None,
     ) -> dict[str, Any]:
         """Run the query file ``name`` and return its ``data``; with ``keep_texts``, its lists
-        are RecordLists (each row's JSON text too)."""
+        are RecordLists (each row's JSON text too). ``retries`` overrides the client's."""
         payload = {"query": query_text(name), "variables": variables or {}}
-        response = self._post(name, payload)
+        response = self._post(name, payload, retries=self.retries if retries is None else retries)
         try:
             if keep_texts:
                 # As response.json() decodes the body.
@@ -150,8 +155,8 @@ class MetadataClient:
             raise MetadataStoreError(f"The metadata store answered {name} without data.")
         return body["data"]
 
-    def _post(self, name: str, payload: dict[str, Any]) -> requests.Response:
-        for attempt in range(self.retries + 1):
+    def _post(self, name: str, payload: dict[str, Any], *, retries: int) -> requests.Response:
+        for attempt in range(retries + 1):
             try:
                 with self._request_lock:
                     response = self.session.post(self.url, json=payload, timeout=self.timeout_s)
@@ -166,7 +171,7 @@ class MetadataClient:
                         )
                     return response
                 problem = f"HTTP {response.status_code}"
-            if attempt == self.retries:
+            if attempt == retries:
                 raise MetadataStoreError(
                     f"The metadata store did not answer {name} after {attempt + 1} attempts ({problem})."
                 )
@@ -177,7 +182,7 @@ class MetadataClient:
                 name,
                 problem,
                 attempt + 1,
-                self.retries + 1,
+                retries + 1,
                 delay,
             )
             time.sleep(delay)
@@ -231,7 +236,14 @@ class MetadataClient:
         rows = self.execute("experiment_descriptions")["experimentDescriptions"]
         return {row["experimentId"]: row.get("experimentDescription") or "" for row in rows}
 
+    def l2_inversion(self, inversion_id: str) -> dict[str, Any] | None:
+        """The store's record of this inversion, or None when it has none."""
+        rows = self.execute("l2_inversion", {"inversionId": inversion_id})["l2Inversions"]
+        return rows[0] if rows else None
+
     def create_l2_inversion_inventory(self, create_params: dict[str, Any]) -> dict[str, Any]:
-        """Publish one inversion; returns the store's record of it."""
-        data = self.execute("create_l2_inversion_inventory", {"createParams": create_params})
+        """Publish one inversion; returns the store's record of it. Sent once, never retried:
+        after a timeout or a 5xx the record may exist, and only asking tells
+        (ops.metadata.inventory.ensure_l2_inversion_inventory does)."""
+        data = self.execute("create_l2_inversion_inventory", {"createParams": create_params}, retries=0)
         return data["createL2InversionInventory"]

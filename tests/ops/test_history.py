@@ -95,7 +95,11 @@ def test_same_state_is_an_information_event_for_anyone(kind):
 
 @pytest.mark.parametrize(
     ("failed_step", "retry_state", "wrong_state"),
-    [(State.PREPROCESSING, State.QUEUED, State.INVERTED), (State.PUBLISHING, State.INVERTED, State.QUEUED)],
+    [
+        (State.PREPROCESSING, State.QUEUED, State.INVERTED),
+        (State.GENERATING, State.INVERTED, State.QUEUED),
+        (State.PUBLISHING, State.GENERATED, State.INVERTED),
+    ],
 )
 def test_an_error_is_retried_from_the_state_before_the_failed_step(failed_step, retry_state, wrong_state):
     program = program_in_state(failed_step)

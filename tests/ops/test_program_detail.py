@@ -29,20 +29,20 @@ def op(state=State.DISCOVERED, *, ips=(("VISP", {}),), created=CREATED, **fields
 
 
 def page(client, program):
-    response = client.get(reverse("ops:program-detail", args=[program.pk]))
+    response = client.get(reverse("program-detail", args=[program.pk]))
     assert response.status_code == 200
     return response.content.decode()
 
 
 def test_the_page_needs_a_login(client):
     program = op()
-    response = client.get(reverse("ops:program-detail", args=[program.pk]))
+    response = client.get(reverse("program-detail", args=[program.pk]))
     assert response.status_code == 302
     assert response.url.startswith(reverse("login"))
 
 
 def test_an_unknown_program_is_a_404(viewer_client):
-    response = viewer_client.get(reverse("ops:program-detail", args=["eid_9_9_nothing"]))
+    response = viewer_client.get(reverse("program-detail", args=["eid_9_9_nothing"]))
     assert response.status_code == 404
 
 
@@ -121,7 +121,7 @@ def test_the_list_links_to_the_page_and_shows_settling(viewer_client):
     settled = op(id="eid_1_1_opSETTLED_R001.1.1")
     arriving = op(id="eid_1_2_opARRIVING_R001.1.1", created=dt.datetime(2025, 6, 30, tzinfo=dt.UTC))
     html = viewer_client.get(reverse("ops:program-list")).content.decode()
-    assert f'href="{reverse("ops:program-detail", args=[settled.pk])}"' in html
-    assert f'href="{reverse("ops:program-detail", args=[arriving.pk])}"' in html
+    assert f'href="{reverse("program-detail", args=[settled.pk])}"' in html
+    assert f'href="{reverse("program-detail", args=[arriving.pk])}"' in html
     assert "settles on 2025-07-07" in html
     assert "settled, awaiting qualification" in html

@@ -9,6 +9,7 @@ arrivals), hidden until its time: a user watching the dashboard sees programs ap
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -32,9 +33,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--arrival-minutes", type=float, default=5.0, help="minutes between arriving programs"
         )
+        parser.add_argument(
+            "--inversions-file",
+            type=Path,
+            default=settings.BASE_DIR / "var" / "demo_store_inversions.json",
+            help="where the published inversions it receives are kept across restarts",
+        )
 
     def handle(
-        self, *args, host: str, port: int, seed: int, datasets: int, arrival_minutes: float, **options
+        self,
+        *args,
+        host: str,
+        port: int,
+        seed: int,
+        datasets: int,
+        arrival_minutes: float,
+        inversions_file: Path,
+        **options,
     ):
         start_of_today = datetime.combine(utc_now().date(), time.min)
         interval = timedelta(minutes=arrival_minutes)
@@ -45,10 +60,17 @@ class Command(BaseCommand):
             arriving_programs=int(timedelta(hours=ARRIVAL_HOURS) / interval),
             arrival_interval=interval,
         )
-        server = DemoStoreServer(store=store, host=host, port=port, log_requests=options["verbosity"] >= 1)
+        server = DemoStoreServer(
+            store=store,
+            host=host,
+            port=port,
+            log_requests=options["verbosity"] >= 1,
+            inversions_path=inversions_file,
+        )
         self.stdout.write(
             f"Demo metadata store at {server.url} (seed {seed}, {datasets} datasets, a new program "
-            f"every {arrival_minutes:g} minutes). Ctrl-C stops it."
+            f"every {arrival_minutes:g} minutes; inversions received: {len(server.api.inversions)}, "
+            f"kept in {inversions_file}). Ctrl-C stops it."
         )
         self.stdout.flush()
         try:

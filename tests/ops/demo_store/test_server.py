@@ -170,6 +170,56 @@ def test_create_l2_inversion_inventory_is_kept_and_answered(server):
     assert server.api.inversions["inv-1"]["asdfObjectKey"] == "pid_2_10/inv-1/inv-1.asdf"
 
 
+def inversion_params(inversion_id: str, dataset_ids: list[str]) -> dict:
+    return {
+        "inversionId": inversion_id,
+        "primaryProposalId": "pid_2_10",
+        "instrumentProgramExecutionId": "id.1.2",
+        "bucket": "data",
+        "asdfObjectKey": f"pid_2_10/{inversion_id}/INV_{inversion_id}_L2_metadata.asdf",
+        "datasetIds": dataset_ids,
+        "spectralLines": ["Fe I (630.25 nm)"],
+    }
+
+
+def test_l2_inversions_lists_what_was_received(server):
+    for inversion_id, dataset_ids in [("inv-1", ["AAAAA", "BBBBB"]), ("inv-2", ["CCCCC"])]:
+        post(
+            server,
+            query("create_l2_inversion_inventory"),
+            createParams=inversion_params(inversion_id, dataset_ids),
+        )
+    by_datasets = "query($ids: [String!]) { l2Inversions(filterParams: {datasetIds: $ids}) { inversionId } }"
+
+    (found,) = post(server, query("l2_inversion"), inversionId="inv-2")["data"]["l2Inversions"]
+    absent = post(server, query("l2_inversion"), inversionId="inv-3")["data"]["l2Inversions"]
+    using = post(server, by_datasets, ids=["BBBBB", "ZZZZZ"])["data"]["l2Inversions"]
+    every = post(server, "{ l2Inversions { inversionId } }")["data"]["l2Inversions"]
+
+    assert found == {**inversion_params("inv-2", ["CCCCC"]), "createDate": iso(NOW), "updateDate": None}
+    assert found.keys() == selected_fields("l2_inversion")
+    assert absent == []
+    assert using == [{"inversionId": "inv-1"}]
+    assert every == [{"inversionId": "inv-1"}, {"inversionId": "inv-2"}]
+
+
+def test_received_inversions_outlive_a_restart_when_given_a_file(store, clock, tmp_path):
+    path = tmp_path / "var" / "inversions.json"
+    params = inversion_params("inv-1", ["AAAAA"])
+    with DemoStoreServer(store=store, clock=clock, inversions_path=path) as first:
+        post(first, query("create_l2_inversion_inventory"), createParams=params)
+
+    clock.now = NOW + timedelta(hours=1)
+    with DemoStoreServer(store=store, clock=clock, inversions_path=path) as restarted:
+        (listed,) = post(restarted, query("l2_inversion"), inversionId="inv-1")["data"]["l2Inversions"]
+        post(restarted, query("create_l2_inversion_inventory"), createParams=params)
+        (again,) = post(restarted, query("l2_inversion"), inversionId="inv-1")["data"]["l2Inversions"]
+
+    assert listed == {**params, "createDate": iso(NOW), "updateDate": None}
+    assert again == {**params, "createDate": iso(NOW), "updateDate": iso(clock.now)}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["inversions.json"]
+
+
 def test_aliases_fragments_and_typename_are_projected(server):
     text = """{ __typename first: datasetInventories(filterParams: {pageSize: 2}) { id: datasetId ...When }
                } fragment When on DatasetInventoryViewResponse { createDate }"""

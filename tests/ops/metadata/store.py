@@ -77,6 +77,8 @@ class Failure:
     status: int = 500
     delay_s: float = 0.0
     body: dict[str, Any] | None = None
+    # The store does what was asked, then the answer fails (as when a response is lost).
+    after_handling: bool = False
 
 
 @dataclass
@@ -85,7 +87,9 @@ class FakeStore:
     experiments: dict[str, str] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
+    # createParams of every createL2InversionInventory received, and the records it keeps.
     inventories: list[dict[str, Any]] = field(default_factory=list)
+    inversions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, *records: dict[str, Any]) -> None:
         for record in records:
@@ -108,11 +112,16 @@ class FakeStore:
         name = operation.name.value
         variables = body.get("variables") or {}
         self.sent.append(Sent(name, variables, dict(request.headers)))
-        if self.failures.get(name):
-            failure = self.failures[name].pop(0)
+        failure = self.failures[name].pop(0) if self.failures.get(name) else None
+        if failure is not None and failure.after_handling:
+            self._answer(name, variables, operation)
+        if failure is not None:
             if failure.delay_s:
                 time.sleep(failure.delay_s)
             return _json(failure.body or {"errors": [{"message": "boom"}]}, failure.status)
+        return self._answer(name, variables, operation)
+
+    def _answer(self, name: str, variables: dict[str, Any], operation: OperationDefinitionNode) -> Response:
         fields = [
             selection.name.value
             for selection in operation.selection_set.selections[0].selection_set.selections
@@ -125,7 +134,11 @@ class FakeStore:
         if name == "CreateL2InversionInventory":
             self.inventories.append(variables["createParams"])
             created = {**variables["createParams"], "createDate": "2026-01-01T00:00:00.000000"}
+            self.inversions[created["inversionId"]] = created
             return _json({"data": {"createL2InversionInventory": {f: created.get(f) for f in fields}}})
+        if name == "L2Inversion":
+            found = [r for r in self.inversions.values() if r["inversionId"] == variables["inversionId"]]
+            return _json({"data": {"l2Inversions": [{f: r.get(f) for f in fields} for r in found]}})
         records = sorted(self.records.values(), key=lambda r: r["datasetId"])
         if name == "DatasetsByProposal":
             records = [r for r in records if r["primaryProposalId"] in variables["proposalIds"]]

@@ -181,3 +181,24 @@ def test_create_l2_inversion_inventory_sends_its_input(store):
     assert store.sent[0].variables == {"createParams": params}
     assert store.inventories == [params]
     assert created["inversionId"] == "inv_1" and created["createDate"]
+
+
+def test_l2_inversion_is_the_record_or_none(store):
+    store.inversions["inv_1"] = {"inversionId": "inv_1", "bucket": "data", "datasetIds": ["AAAAA"]}
+
+    with MetadataClient() as client:
+        found = client.l2_inversion("inv_1")
+        absent = client.l2_inversion("inv_2")
+
+    assert found["inversionId"] == "inv_1" and found["datasetIds"] == ["AAAAA"]
+    assert absent is None
+    assert [sent.variables for sent in store.sent] == [{"inversionId": "inv_1"}, {"inversionId": "inv_2"}]
+
+
+def test_the_mutation_is_not_retried(store):
+    # A 5xx may come after the store made the record: sending it again could make a second.
+    store.fail("CreateL2InversionInventory", Failure(status=502))
+
+    with MetadataClient() as client, pytest.raises(MetadataStoreError, match="after 1 attempts"):
+        client.create_l2_inversion_inventory({"inversionId": "inv_1"})
+    assert store.operations() == ["CreateL2InversionInventory"]

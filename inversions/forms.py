@@ -1,0 +1,132 @@
+"""The work's forms. DoneReportForm is the one check of a "done" report, for the page and the API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from posixpath import normpath
+
+import requests
+from django import forms
+from django.conf import settings
+
+from inversions.services import DoneReport
+from inversions.transfers import CollectionNotReadable, PathNotFound, TransferError, get_backend
+from ops.states import State
+
+COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+# The software's commit page is asked once per report; a slow server is reported as such.
+COMMIT_CHECK_TIMEOUT_S = 10
+
+
+class ActionForm(forms.Form):
+    """Every action's form carries the state the user saw: if the OP moved meanwhile, the
+    action is refused and the page says who moved it."""
+
+    expected_state = forms.ChoiceField(choices=State.choices, widget=forms.HiddenInput)
+
+
+class QueueForm(ActionForm):
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.TextInput(attrs={"placeholder": "optional note"})
+    )
+
+
+class ReasonForm(ActionForm):
+    reason = forms.CharField(max_length=2000, widget=forms.TextInput(attrs={"placeholder": "why"}))
+
+
+class OptionalReasonForm(ActionForm):
+    reason = forms.CharField(
+        required=False, max_length=2000, widget=forms.TextInput(attrs={"placeholder": "why (optional)"})
+    )
+
+
+class NoteForm(ActionForm):
+    text = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DoneReportForm(forms.Form):
+    """ "Report done": the commit, the result location, the datasets used, notes."""
+
+    software_commit = forms.CharField(
+        label="Inversion software commit", max_length=40, help_text="7 to 40 hexadecimal characters."
+    )
+    result_collection = forms.CharField(
+        label="Result collection", max_length=128, help_text="The collection id holding the results."
+    )
+    result_path = forms.CharField(
+        label="Result path",
+        max_length=1024,
+        help_text=f"The absolute path of the folder with {', '.join(settings.LEVEL2_RESULT_FILES)}.",
+    )
+    dataset_ids = forms.MultipleChoiceField(
+        label="Datasets used",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one dataset."},
+    )
+    notes = forms.CharField(required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, dataset_ids: Sequence[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset_ids"].choices = [(dataset_id, dataset_id) for dataset_id in dataset_ids]
+
+    def clean_software_commit(self) -> str:
+        commit = self.cleaned_data["software_commit"].strip().lower()
+        if not COMMIT.match(commit):
+            raise forms.ValidationError("A git commit is 7 to 40 hexadecimal characters (0-9, a-f).")
+        template = settings.LEVEL2_SOFTWARE_COMMIT_URL
+        if template:
+            url = template.format(commit=commit)
+            try:
+                response = requests.get(url, timeout=COMMIT_CHECK_TIMEOUT_S, allow_redirects=True)
+            except requests.RequestException:
+                raise forms.ValidationError(
+                    f"The software's repository could not be reached to check the commit ({url}); "
+                    "try again later."
+                ) from None
+            if response.status_code == 404:
+                raise forms.ValidationError(f"Commit {commit} was not found in the software's repository.")
+            if response.status_code != 200:
+                raise forms.ValidationError(
+                    f"The software's repository answered HTTP {response.status_code} for {url}; "
+                    "try again later."
+                )
+        return commit
+
+    def clean_result_collection(self) -> str:
+        return self.cleaned_data["result_collection"].strip()
+
+    def clean_result_path(self) -> str:
+        path = self.cleaned_data["result_path"].strip()
+        if not path.startswith("/"):
+            raise forms.ValidationError("Give an absolute path, starting with /.")
+        return normpath(path) + ("/" if path != "/" else "")
+
+    def clean(self):
+        cleaned = super().clean()
+        collection, path = cleaned.get("result_collection"), cleaned.get("result_path")
+        if collection and path:
+            try:
+                listed = {
+                    entry.name for entry in get_backend().list_files(collection, path) if not entry.is_dir
+                }
+            except (PathNotFound, CollectionNotReadable) as error:
+                self.add_error("result_path", str(error))
+            except TransferError as error:
+                self.add_error("result_path", f"The result location could not be checked: {error}")
+            else:
+                missing = [name for name in settings.LEVEL2_RESULT_FILES if name not in listed]
+                if missing:
+                    self.add_error("result_path", f"{path} on {collection} lacks {', '.join(missing)}.")
+        return cleaned
+
+    def report(self) -> DoneReport:
+        data = self.cleaned_data
+        return DoneReport(
+            software_commit=data["software_commit"],
+            result_collection=data["result_collection"],
+            result_path=data["result_path"],
+            dataset_ids=list(data["dataset_ids"]),
+            notes=data.get("notes", "").strip(),
+        )

@@ -1,0 +1,514 @@
+"""The worker's steps of an OP's work: preprocess, generate, publish.
+
+Each step moves the OP through ``ops.history`` as the worker. Transfers go through
+``inversions.transfers``: a Transfer row with its submission id is committed together with
+the event that starts the step, then submitted; the poller (``poll_transfers``) follows it
+and, when it succeeds, takes the step on. A step that fails for good records ``error`` with
+the step and the message, from which "Retry" starts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inversions import services
+from inversions.models import Inversion, Transfer
+from inversions.transfers import (
+    TaskStatus,
+    TransferError,
+    TransferItem,
+    TransferRequest,
+    collections,
+    get_backend,
+)
+from ops import selectors as ops_selectors
+from ops.history import Actor, StaleStateError, record_event
+from ops.models import Dataset, ProgramEvent
+from ops.states import ActorKind, State
+
+log = logging.getLogger(__name__)
+
+WORKER = Actor(ActorKind.WORKER)
+STEP_STATES = {
+    Transfer.Step.PREPROCESS: State.PREPROCESSING,
+    Transfer.Step.RESULTS: State.GENERATING,
+    Transfer.Step.PUBLISH: State.PUBLISHING,
+}
+
+
+def _program_state(inversion: Inversion) -> str:
+    return type(inversion.program).objects.values_list("state", flat=True).get(pk=inversion.program_id)
+
+
+def fail_step(*, inversion: Inversion, state: State, message: str, **facts: Any) -> ProgramEvent | None:
+    """``error`` for the step under way in ``state``, unless someone moved the OP meanwhile."""
+    log.warning("%s %s failed: %s", inversion.program_id, state, message)
+    try:
+        return record_event(
+            program_id=inversion.program_id,
+            to_state=State.ERROR,
+            actor=WORKER,
+            details={"inversion": inversion.id, "step": state.value, "message": message, **facts},
+            expected_state=state,
+        )
+    except StaleStateError as error:
+        log.info("not recording the error of %s: %s", inversion.program_id, error)
+        return None
+
+
+# --- transfers ------------------------------------------------------------------------------
+
+
+def _request(transfer: Transfer) -> TransferRequest:
+    return TransferRequest(
+        submission_id=str(transfer.submission_id),
+        label=transfer.label,
+        source_collection=transfer.source_collection,
+        destination_collection=transfer.destination_collection,
+        items=[TransferItem(**item) for item in transfer.items],
+    )
+
+
+def _new_transfer(
+    *,
+    inversion: Inversion,
+    step: Transfer.Step,
+    label: str,
+    source: str,
+    destination: str,
+    items: list[TransferItem],
+) -> Transfer:
+    return Transfer.objects.create(
+        inversion=inversion,
+        step=step,
+        backend=get_backend().name,
+        label=label[:128],
+        source_collection=source,
+        destination_collection=destination,
+        items=[vars(item) | {} for item in items],
+    )
+
+
+def submit_transfer(*, transfer: Transfer) -> None:
+    """Submit (or submit again, with the same submission id) and follow it at once."""
+    backend = get_backend()
+    try:
+        task_id = backend.submit(_request(transfer))
+    except TransferError as error:
+        _finish_transfer(transfer=transfer, status=TaskStatus.FAILED, message=str(error))
+        return
+    Transfer.objects.filter(pk=transfer.pk, status=Transfer.Status.PENDING).update(
+        task_id=task_id, status=Transfer.Status.ACTIVE, submitted_at=timezone.now()
+    )
+    poll_transfer(transfer_id=transfer.pk)
+
+
+def poll_transfers() -> int:
+    """The periodic task: bring every open transfer of an open attempt up to date."""
+    open_ids = list(
+        Transfer.objects.filter(
+            status__in=[Transfer.Status.PENDING, Transfer.Status.ACTIVE], inversion__ended_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    for transfer_id in open_ids:
+        try:
+            poll_transfer(transfer_id=transfer_id)
+        except Exception:  # one transfer's trouble must not stop the others being followed
+            log.exception("polling transfer %s failed", transfer_id)
+    return len(open_ids)
+
+
+def poll_transfer(*, transfer_id: int) -> None:
+    transfer = Transfer.objects.select_related("inversion").get(pk=transfer_id)
+    now = timezone.now()
+    if transfer.status == Transfer.Status.PENDING:
+        # Recorded but never accepted: the worker died in between. The same id again.
+        if now - transfer.created_at > timedelta(seconds=settings.LEVEL2_TRANSFER_RESUBMIT_AFTER_S):
+            submit_transfer(transfer=transfer)
+        return
+    if transfer.status != Transfer.Status.ACTIVE:
+        return
+    try:
+        progress = get_backend().status(transfer.task_id)
+    except TransferError as error:
+        Transfer.objects.filter(pk=transfer.pk).update(message=str(error), polled_at=now)
+        return
+    Transfer.objects.filter(pk=transfer.pk).update(
+        files_done=progress.files_done,
+        files_total=progress.files_total,
+        bytes_done=progress.bytes_done,
+        message=progress.message,
+        polled_at=now,
+    )
+    deadline = transfer.submitted_at + timedelta(hours=settings.LEVEL2_TRANSFER_DEADLINE_HOURS)
+    if progress.status == TaskStatus.ACTIVE and now > deadline:
+        message = f"The transfer did not finish within {settings.LEVEL2_TRANSFER_DEADLINE_HOURS:g} hours"
+        if progress.message:
+            message += f" ({progress.message})"
+        _finish_transfer(transfer=transfer, status=TaskStatus.FAILED, message=message + ".")
+    elif progress.status != TaskStatus.ACTIVE:
+        _finish_transfer(transfer=transfer, status=progress.status, message=progress.message)
+
+
+def _finish_transfer(*, transfer: Transfer, status: TaskStatus, message: str) -> None:
+    """Close the transfer and take its step on, once: of two pollers, one closes it."""
+    transfer.refresh_from_db()
+    inversion = transfer.inversion
+    state = STEP_STATES[Transfer.Step(transfer.step)]
+    try:
+        with transaction.atomic():
+            closed = Transfer.objects.filter(
+                pk=transfer.pk, status__in=[Transfer.Status.PENDING, Transfer.Status.ACTIVE]
+            ).update(
+                status=Transfer.Status.SUCCEEDED
+                if status == TaskStatus.SUCCEEDED
+                else Transfer.Status.FAILED,
+                message=message,
+                completed_at=timezone.now(),
+            )
+            if not closed:
+                return
+            transfer.refresh_from_db()
+            if status != TaskStatus.SUCCEEDED:
+                facts = {"transfer": transfer.pk, "task_id": transfer.task_id}
+                if fail_step(
+                    inversion=inversion, state=state, message=message or "The transfer failed.", **facts
+                ):
+                    return
+                raise StaleStateError("moved meanwhile", current=None)
+            _transfer_succeeded(transfer=transfer)
+    except StaleStateError as error:
+        # The OP is no longer in the step's state (archived, put back): the transfer stays
+        # open, and the poller takes it on if the OP comes back.
+        log.info("transfer %s finished, but %s moved on: %s", transfer.pk, inversion.program_id, error)
+
+
+def _transfer_facts(transfer: Transfer) -> dict[str, Any]:
+    duration = transfer.duration
+    return {
+        "transfer": transfer.pk,
+        "task_id": transfer.task_id,
+        "files": transfer.files_done,
+        "bytes": transfer.bytes_done,
+        "duration_s": round(duration.total_seconds(), 1) if duration else None,
+    }
+
+
+def _transfer_succeeded(*, transfer: Transfer) -> None:
+    inversion = transfer.inversion
+    if transfer.step == Transfer.Step.PREPROCESS:
+        record_event(
+            program_id=inversion.program_id,
+            to_state=State.PREPROCESSED,
+            actor=WORKER,
+            details={"inversion": inversion.id, **_transfer_facts(transfer)},
+            expected_state=State.PREPROCESSING,
+        )
+    elif transfer.step == Transfer.Step.RESULTS:
+        from inversions import tasks
+
+        transaction.on_commit(lambda: tasks.generate_products.delay(inversion.id))
+    else:
+        record_event(
+            program_id=inversion.program_id,
+            to_state=State.PUBLISHING,
+            actor=WORKER,
+            details={"inversion": inversion.id, "published_files": True, **_transfer_facts(transfer)},
+            expected_state=State.PUBLISHING,
+        )
+        from inversions import tasks
+
+        transaction.on_commit(lambda: tasks.publish.delay(inversion.id))
+
+
+# --- preprocess -----------------------------------------------------------------------------
+
+
+def datasets_to_preprocess(*, program_id: str) -> list[Dataset]:
+    """The datasets of the OP's invertible IPs by its newest report (listed, not vanished)."""
+    report = ops_selectors.latest_reports(program_ids=[program_id]).get(program_id) or {}
+    ip_ids = [ip["id"] for ip in report.get("instrument_programs", []) if ip.get("invertible")]
+    return list(
+        Dataset.objects.filter(instrument_program_id__in=ip_ids, vanished_at__isnull=True)
+        .only("id", "bucket", "proposal_id", "instrument_program_id")
+        .order_by("id")
+    )
+
+
+def preprocess(*, inversion_id: str) -> Transfer | None:
+    """queued → preprocessing: copy the Level 1 data of the invertible IPs to scratch."""
+    with transaction.atomic():
+        inversion = Inversion.objects.select_for_update().select_related("program").get(pk=inversion_id)
+        if inversion.ended_at is not None:
+            return None
+        datasets = datasets_to_preprocess(program_id=inversion.program_id)
+        places = collections()
+        transfer = _new_transfer(
+            inversion=inversion,
+            step=Transfer.Step.PREPROCESS,
+            label=f"Level 2 {inversion.id}: Level 1 data of {inversion.program_id}",
+            source=places.level1,
+            destination=places.scratch,
+            items=[
+                TransferItem(
+                    f"/{dataset.bucket or 'data'}/{dataset.proposal_id}/{dataset.id}/",
+                    f"/{dataset.proposal_id}/{dataset.id}/",
+                )
+                for dataset in datasets
+            ],
+        )
+        try:
+            record_event(
+                program_id=inversion.program_id,
+                to_state=State.PREPROCESSING,
+                actor=WORKER,
+                details={
+                    "inversion": inversion.id,
+                    "transfer": transfer.pk,
+                    "submission_id": str(transfer.submission_id),
+                    "datasets": [dataset.id for dataset in datasets],
+                },
+                expected_state=State.QUEUED,
+            )
+        except StaleStateError as error:
+            log.info("not preprocessing %s: %s", inversion.program_id, error)
+            transaction.set_rollback(True)
+            return None
+    if not datasets:
+        _finish_transfer(
+            transfer=transfer,
+            status=TaskStatus.FAILED,
+            message="The program has no invertible instrument program with listed datasets to copy.",
+        )
+        return transfer
+    submit_transfer(transfer=transfer)
+    return transfer
+
+
+# --- generate -------------------------------------------------------------------------------
+
+
+def scratch_folder(inversion: Inversion) -> Path:
+    """The worker's view of ``{scratch}/{proposalId}/{inversionDir}/``."""
+    return Path(settings.LEVEL2_SCRATCH_DIR) / inversion.program.proposal_id / inversion.directory
+
+
+def bring_results(*, inversion_id: str) -> Transfer | None:
+    """inverted → generating: copy the team's three result files in, then generate."""
+    with transaction.atomic():
+        inversion = Inversion.objects.select_for_update().select_related("program").get(pk=inversion_id)
+        if inversion.ended_at is not None:
+            return None
+        folder = f"/{inversion.program.proposal_id}/{inversion.directory}/input/"
+        transfer = _new_transfer(
+            inversion=inversion,
+            step=Transfer.Step.RESULTS,
+            label=f"Level 2 {inversion.id}: inversion results",
+            source=inversion.result_collection,
+            destination=collections().scratch,
+            items=[
+                TransferItem(f"{inversion.result_path.rstrip('/')}/{name}", folder + name, recursive=False)
+                for name in settings.LEVEL2_RESULT_FILES
+            ],
+        )
+        try:
+            record_event(
+                program_id=inversion.program_id,
+                to_state=State.GENERATING,
+                actor=WORKER,
+                details={"inversion": inversion.id, "transfer": transfer.pk},
+                expected_state=State.INVERTED,
+            )
+        except StaleStateError as error:
+            log.info("not generating %s: %s", inversion.program_id, error)
+            transaction.set_rollback(True)
+            return None
+        Inversion.objects.filter(pk=inversion.pk).update(
+            frames_done=0, frames_total=None, generation_started_at=timezone.now(), products={}
+        )
+    submit_transfer(transfer=transfer)
+    return transfer
+
+
+def generate_products(*, inversion_id: str, processes: int | None = None) -> ProgramEvent | None:
+    """Write the Level 2 FITS and ASDF from the results on scratch: generating → generated."""
+    from inversions import products
+
+    inversion = Inversion.objects.select_related("program").get(pk=inversion_id)
+    if _program_state(inversion) != State.GENERATING or inversion.ended_at is not None:
+        return None
+    out_dir = scratch_folder(inversion)
+
+    def on_progress(frames_done: int, frames_total: int) -> None:
+        Inversion.objects.filter(pk=inversion.pk).update(frames_done=frames_done, frames_total=frames_total)
+
+    started = time.monotonic()
+    try:
+        result = products.generate(
+            results_dir=out_dir / "input",
+            l1_dir=out_dir.parent,
+            out_dir=out_dir,
+            inversion_id=inversion.id,
+            proposal_id=inversion.program.proposal_id,
+            dataset_ids=list(inversion.dataset_ids),
+            processes=processes or settings.LEVEL2_GENERATION_PROCESSES,
+            on_progress=on_progress,
+        )
+    except products.ProductInputError as error:
+        return fail_step(inversion=inversion, state=State.GENERATING, message=str(error))
+    scratch = Path(settings.LEVEL2_SCRATCH_DIR)
+    summary = {
+        "files": len(result.files),
+        "bytes": result.total_bytes,
+        "duration_s": round(time.monotonic() - started, 1),
+        "frames": result.frame_count,
+        "asdf": str(result.asdf_path.relative_to(scratch)),
+        "quicklooks": [str(path.relative_to(scratch)) for path in result.quicklook_paths],
+        "spectral_lines": list(result.spectral_lines),
+        "canonical_dataset": result.canonical_dataset,
+    }
+    with transaction.atomic():
+        Inversion.objects.filter(pk=inversion.pk).update(
+            products={**summary, "file_list": [[path.name, size] for path, size in result.files]}
+        )
+        try:
+            return record_event(
+                program_id=inversion.program_id,
+                to_state=State.GENERATED,
+                actor=WORKER,
+                details={"inversion": inversion.id, **summary},
+                expected_state=State.GENERATING,
+            )
+        except StaleStateError as error:
+            log.info("products of %s written, but it moved on: %s", inversion.program_id, error)
+            return None
+
+
+# --- publish --------------------------------------------------------------------------------
+
+
+def asdf_key(inversion: Inversion) -> str:
+    return f"{inversion.program.proposal_id}/{inversion.directory}/INV_{inversion.id[4:]}_L2_metadata.asdf"
+
+
+def publish(*, inversion_id: str) -> ProgramEvent | None:
+    """publishing → published, one step at a time; each step done is kept, so a retry or a
+    restarted worker goes on from the first step not done."""
+    from inversions import catalog
+    from ops.metadata.client import MetadataClient, MetadataStoreError
+    from ops.metadata.inventory import ensure_l2_inversion_inventory
+
+    inversion = Inversion.objects.select_related("program").get(pk=inversion_id)
+    if _program_state(inversion) != State.PUBLISHING or inversion.ended_at is not None:
+        return None
+    try:
+        bucket = services.publication_bucket(inversion=inversion)
+    except services.PublishRefused as error:
+        return fail_step(inversion=inversion, state=State.PUBLISHING, message=str(error))
+    directory = f"/{inversion.program.proposal_id}/{inversion.directory}/"
+
+    # 1. The files, to the publish collection.
+    transfers = list(inversion.transfers.filter(step=Transfer.Step.PUBLISH).order_by("id"))
+    if not any(transfer.status == Transfer.Status.SUCCEEDED for transfer in transfers):
+        if any(transfer.is_open for transfer in transfers):
+            return None  # the poller takes it on when it is done
+        places = collections()
+        transfer = _new_transfer(
+            inversion=inversion,
+            step=Transfer.Step.PUBLISH,
+            label=f"Level 2 {inversion.id}: products to the archive",
+            source=places.scratch,
+            destination=places.publish,
+            items=[TransferItem(directory, f"/{bucket}{directory}")],
+        )
+        submit_transfer(transfer=transfer)
+        return None
+
+    fits_names = sorted(
+        name for name, _size in inversion.products.get("file_list", []) if name.endswith(".fits")
+    )
+    key = asdf_key(inversion)
+
+    # 2. The catalog messages.
+    if inversion.messages_sent is None:
+        if not inversion.publish_conversation_id:
+            inversion.publish_conversation_id = str(uuid.uuid4())
+            inversion.save(update_fields=["publish_conversation_id"])
+        try:
+            sent = catalog.send_catalog_messages(
+                bucket=bucket,
+                proposal_id=inversion.program.proposal_id,
+                inversion_dir=inversion.directory,
+                inversion_id=inversion.id,
+                fits_names=fits_names,
+                asdf_key=key,
+                conversation_id=inversion.publish_conversation_id,
+            )
+        except catalog.CatalogError as error:
+            return fail_step(inversion=inversion, state=State.PUBLISHING, message=str(error))
+        inversion.messages_sent = sent.as_dict()
+        inversion.save(update_fields=["messages_sent"])
+        record_event(
+            program_id=inversion.program_id,
+            to_state=State.PUBLISHING,
+            actor=WORKER,
+            details={
+                "inversion": inversion.id,
+                "catalog_messages": inversion.messages_sent,
+                "conversation_id": inversion.publish_conversation_id,
+            },
+            expected_state=State.PUBLISHING,
+        )
+
+    # 3. The metadata store's record.
+    if inversion.store_record is None:
+        ips = sorted(
+            set(
+                Dataset.objects.filter(pk__in=inversion.dataset_ids).values_list(
+                    "instrument_program_id", flat=True
+                )
+            )
+        )
+        create_params = {
+            "inversionId": inversion.id,
+            "primaryProposalId": inversion.program.proposal_id,
+            "instrumentProgramExecutionId": ips[0] if ips else "",
+            "bucket": bucket,
+            "asdfObjectKey": key,
+            "datasetIds": list(inversion.dataset_ids),
+            "spectralLines": list(inversion.products.get("spectral_lines", [])),
+        }
+        try:
+            with MetadataClient() as client:
+                record, created = ensure_l2_inversion_inventory(client=client, create_params=create_params)
+        except MetadataStoreError as error:
+            return fail_step(inversion=inversion, state=State.PUBLISHING, message=str(error))
+        inversion.store_record = {"record": record, "created": created}
+        inversion.save(update_fields=["store_record"])
+
+    with transaction.atomic():
+        event = record_event(
+            program_id=inversion.program_id,
+            to_state=State.PUBLISHED,
+            actor=WORKER,
+            details={
+                "inversion": inversion.id,
+                "asdf_key": key,
+                "bucket": bucket,
+                "created_in_store": inversion.store_record["created"],
+            },
+            expected_state=State.PUBLISHING,
+        )
+        Inversion.objects.filter(pk=inversion.pk).update(
+            ended_at=event.created_at, end_reason=Inversion.EndReason.PUBLISHED
+        )
+    return event

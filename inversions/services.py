@@ -1,0 +1,340 @@
+"""The actions on an OP's work, one function each (keyword-only, typed).
+
+Each checks the user's role (PermissionDenied), appends through ``ops.history.record_events``
+with the state the user saw as ``expected_state`` (StaleStateError says who acted first,
+TransitionError when the move is not allowed) and, after commit, starts the worker's next
+step. Role checks live here, so that the pages and the API cannot differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from inversions import roles
+from inversions.models import Inversion
+from ops.history import Actor, TransitionError, record_event
+from ops.models import Dataset, ObservingProgram, ProgramEvent
+from ops.states import RETRY_STATE_AFTER_FAILED_STEP, ActorKind, State
+
+# Where an OP goes next by itself once it enters a state: the worker's step that follows.
+AUTOMATIC_STEPS = {State.QUEUED: "preprocess", State.INVERTED: "generate", State.PUBLISHING: "publish"}
+
+
+def _start_automatic_step(*, program_id: str, state: State, inversion_id: str) -> None:
+    step = AUTOMATIC_STEPS.get(state)
+    if step is None:
+        return
+    from inversions import tasks  # tasks import this module
+
+    task = {"preprocess": tasks.preprocess, "generate": tasks.generate, "publish": tasks.publish}[step]
+    transaction.on_commit(lambda: task.delay(inversion_id))
+
+
+def _require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def open_inversion(*, program_id: str, lock: bool = False) -> Inversion | None:
+    """The OP's current attempt (not put back, not published), if any."""
+    inversions = Inversion.objects.filter(program_id=program_id, ended_at__isnull=True)
+    if lock:
+        inversions = inversions.select_for_update()
+    return inversions.first()
+
+
+def _current_inversion(program_id: str) -> Inversion:
+    inversion = open_inversion(program_id=program_id, lock=True)
+    if inversion is None:
+        raise TransitionError(f"{program_id} has no inversion under way.")
+    return inversion
+
+
+def _user_actor(user: AbstractBaseUser, kind: ActorKind) -> Actor:
+    return Actor(kind, user)
+
+
+def queue_program(*, program_id: str, user: AbstractBaseUser, note: str = "") -> Inversion:
+    """ "Work on this next": invertible → queued, a new attempt owned by ``user``."""
+    _require(roles.is_inverter(user), "Only inverters may choose what to work on next.")
+    with transaction.atomic():
+        inversion = Inversion(program_id=program_id, owner=user, note=note.strip())
+        details = {"inversion": inversion.id, "owner": user.get_username()}
+        if inversion.note:
+            details["note"] = inversion.note
+        # The event first: it locks the OP, so of two clicks at once only one gets here.
+        record_event(
+            program_id=program_id,
+            to_state=State.QUEUED,
+            actor=_user_actor(user, ActorKind.INVERTER),
+            details=details,
+            expected_state=State.INVERTIBLE,
+        )
+        last = Inversion.objects.filter(ended_at__isnull=True).order_by("-queue_position").first()
+        inversion.queue_position = (last.queue_position + 1) if last else 0
+        inversion.save(force_insert=True)
+        _start_automatic_step(program_id=program_id, state=State.QUEUED, inversion_id=inversion.id)
+    return inversion
+
+
+def start_work(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
+    """ "Start": preprocessed → working."""
+    _require(roles.is_inverter(user), "Only inverters may start work.")
+    with transaction.atomic():
+        event = record_event(
+            program_id=program_id,
+            to_state=State.WORKING,
+            actor=_user_actor(user, ActorKind.INVERTER),
+            details={"inversion": _current_inversion(program_id).id},
+            expected_state=State.PREPROCESSED,
+        )
+    return event
+
+
+def put_back(*, program_id: str, user: AbstractBaseUser, reason: str, expected_state: State) -> ProgramEvent:
+    """ "Put back": queued, preprocessed or working → invertible; the attempt ends."""
+    _require(roles.is_inverter(user), "Only inverters may put a program back.")
+    reason = reason.strip()
+    if not reason:
+        raise TransitionError("Say why the program is put back.")
+    with transaction.atomic():
+        inversion = _current_inversion(program_id)
+        event = record_event(
+            program_id=program_id,
+            to_state=State.INVERTIBLE,
+            actor=_user_actor(user, ActorKind.INVERTER),
+            details={"inversion": inversion.id, "reason": reason},
+            expected_state=expected_state,
+        )
+        inversion.ended_at = event.created_at
+        inversion.end_reason = Inversion.EndReason.PUT_BACK
+        inversion.save(update_fields=["ended_at", "end_reason"])
+    return event
+
+
+@dataclass(frozen=True)
+class DoneReport:
+    """What the science team hands over (validated by inversions.forms.DoneReportForm)."""
+
+    software_commit: str
+    result_collection: str
+    result_path: str
+    dataset_ids: Sequence[str]
+    notes: str = ""
+
+
+def report_done(
+    *, program_id: str, user: AbstractBaseUser, report: DoneReport, via_api: bool = False
+) -> ProgramEvent:
+    """ "Report done" (the form, or the cluster's API call): working → inverted."""
+    _require(roles.is_inverter(user), "Only inverters may report an inversion done.")
+    with transaction.atomic():
+        inversion = _current_inversion(program_id)
+        event = record_event(
+            program_id=program_id,
+            to_state=State.INVERTED,
+            actor=_user_actor(user, ActorKind.API if via_api else ActorKind.INVERTER),
+            details={
+                "inversion": inversion.id,
+                "software_commit": report.software_commit,
+                "result_collection": report.result_collection,
+                "result_path": report.result_path,
+                "dataset_ids": list(report.dataset_ids),
+                **({"notes": report.notes} if report.notes else {}),
+            },
+            expected_state=State.WORKING,
+        )
+        inversion.reported_at = event.created_at
+        inversion.reported_by = user
+        inversion.software_commit = report.software_commit
+        inversion.result_collection = report.result_collection
+        inversion.result_path = report.result_path
+        inversion.dataset_ids = list(report.dataset_ids)
+        inversion.notes = report.notes
+        inversion.save()
+        _start_automatic_step(program_id=program_id, state=State.INVERTED, inversion_id=inversion.id)
+    return event
+
+
+def retry(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
+    """ "Retry": error → the state before the failed step, which starts that step again. A
+    failed publication is retried by a publisher and resumes publishing at once."""
+    with transaction.atomic():
+        program = ObservingProgram.objects.select_related("current_event").get(pk=program_id)
+        current = program.current_event
+        if current is None or current.to_state != State.ERROR:
+            raise TransitionError(f"{program_id} is not in error: there is nothing to retry.")
+        failed_step = State(current.from_state)
+        back_to = RETRY_STATE_AFTER_FAILED_STEP[failed_step]
+        if failed_step == State.PUBLISHING:
+            _require(roles.is_publisher(user), "Only publishers may retry a publication.")
+            kind = ActorKind.PUBLISHER
+        else:
+            _require(roles.is_inverter(user), "Only inverters may retry this step.")
+            kind = ActorKind.INVERTER
+        inversion = _current_inversion(program_id)
+        event = record_event(
+            program_id=program_id,
+            to_state=back_to,
+            actor=_user_actor(user, kind),
+            details={"inversion": inversion.id, "retry": failed_step.value},
+            expected_state=State.ERROR,
+        )
+        if failed_step == State.PUBLISHING:
+            event = record_event(
+                program_id=program_id,
+                to_state=State.PUBLISHING,
+                actor=_user_actor(user, kind),
+                details={"inversion": inversion.id, "retry": failed_step.value},
+                expected_state=State.GENERATED,
+            )
+            back_to = State.PUBLISHING
+        _start_automatic_step(program_id=program_id, state=back_to, inversion_id=inversion.id)
+    return event
+
+
+def regenerate(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
+    """ "Regenerate": generated → inverted, which generates the products again."""
+    _require(
+        roles.is_inverter(user) or roles.is_publisher(user), "Only inverters and publishers may regenerate."
+    )
+    kind = ActorKind.INVERTER if roles.is_inverter(user) else ActorKind.PUBLISHER
+    with transaction.atomic():
+        inversion = _current_inversion(program_id)
+        event = record_event(
+            program_id=program_id,
+            to_state=State.INVERTED,
+            actor=_user_actor(user, kind),
+            details={"inversion": inversion.id, "regenerate": True},
+            expected_state=State.GENERATED,
+        )
+        _start_automatic_step(program_id=program_id, state=State.INVERTED, inversion_id=inversion.id)
+    return event
+
+
+class PublishRefused(TransitionError):
+    """The products may not be published yet (embargo) or cannot be (their datasets disagree)."""
+
+
+def publication_bucket(*, inversion: Inversion) -> str:
+    """The one bucket of the datasets used; PublishRefused when they disagree."""
+    buckets = set(
+        Dataset.objects.filter(pk__in=inversion.dataset_ids).values_list("bucket", flat=True).distinct()
+    )
+    # Older records name no bucket: DKIST's archive has one, "data".
+    buckets = {bucket or "data" for bucket in buckets}
+    if len(buckets) > 1:
+        raise PublishRefused(
+            f"The datasets used are in different buckets ({', '.join(sorted(buckets))}): "
+            "Level 2 publishes one inversion to one bucket."
+        )
+    return buckets.pop() if buckets else "data"
+
+
+def check_embargo(*, inversion: Inversion, now: Any = None) -> None:
+    """PublishRefused while any dataset used is under embargo, naming when it ends."""
+    now = now or timezone.now()
+    embargoed = (
+        Dataset.objects.filter(pk__in=inversion.dataset_ids, is_embargoed=True)
+        .exclude(embargo_end_date__lte=now)
+        .order_by("-embargo_end_date")
+    )
+    latest = embargoed.first()
+    if latest is not None:
+        until = f"until {latest.embargo_end_date:%Y-%m-%d}" if latest.embargo_end_date else "with no end date"
+        raise PublishRefused(
+            f"Dataset {latest.id} is under embargo {until}: "
+            "the products are published after the embargo ends."
+        )
+
+
+def publish(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
+    """ "Publish": generated → publishing; the worker transfers, announces and records."""
+    _require(roles.is_publisher(user), "Only publishers may publish.")
+    with transaction.atomic():
+        inversion = _current_inversion(program_id)
+        check_embargo(inversion=inversion)
+        bucket = publication_bucket(inversion=inversion)
+        event = record_event(
+            program_id=program_id,
+            to_state=State.PUBLISHING,
+            actor=_user_actor(user, ActorKind.PUBLISHER),
+            details={"inversion": inversion.id, "bucket": bucket},
+            expected_state=State.GENERATED,
+        )
+        _start_automatic_step(program_id=program_id, state=State.PUBLISHING, inversion_id=inversion.id)
+    return event
+
+
+def archive(*, program_id: str, user: AbstractBaseUser, reason: str) -> ProgramEvent:
+    """ "Archive": any state → archived (staff)."""
+    _require(roles.is_staff(user), "Only staff may archive a program.")
+    reason = reason.strip()
+    if not reason:
+        raise TransitionError("Say why the program is archived.")
+    return record_event(
+        program_id=program_id,
+        to_state=State.ARCHIVED,
+        actor=_user_actor(user, ActorKind.STAFF),
+        details={"reason": reason},
+    )
+
+
+def restore(*, program_id: str, user: AbstractBaseUser, reason: str = "") -> ProgramEvent:
+    """ "Restore": archived → the state it was archived from (staff)."""
+    _require(roles.is_staff(user), "Only staff may restore a program.")
+    with transaction.atomic():
+        program = ObservingProgram.objects.select_related("current_event").get(pk=program_id)
+        current = program.current_event
+        if current is None or current.to_state != State.ARCHIVED:
+            raise TransitionError(f"{program_id} is not archived.")
+        details = {"reason": reason.strip()} if reason.strip() else {}
+        return record_event(
+            program_id=program_id,
+            to_state=State(current.from_state),
+            actor=_user_actor(user, ActorKind.STAFF),
+            details=details,
+            expected_state=State.ARCHIVED,
+        )
+
+
+def add_note(*, program_id: str, user: AbstractBaseUser, text: str) -> ProgramEvent:
+    """ "Add note": an information event in the current state (inverters and staff)."""
+    _require(roles.is_inverter(user) or roles.is_staff(user), "Only inverters and staff may add notes.")
+    text = text.strip()
+    if not text:
+        raise TransitionError("A note needs some text.")
+    kind = ActorKind.INVERTER if roles.is_inverter(user) else ActorKind.STAFF
+    with transaction.atomic():
+        program = ObservingProgram.objects.select_for_update().get(pk=program_id)
+        if not program.state:
+            raise TransitionError(f"{program_id} has no state yet.")
+        return record_event(
+            program_id=program_id,
+            to_state=State(program.state),
+            actor=_user_actor(user, kind),
+            details={"note": text},
+            expected_state=State(program.state),
+        )
+
+
+def move_to_top(*, program_id: str, user: AbstractBaseUser) -> Inversion:
+    """ "Move to top": the OP's attempt goes first in the queue."""
+    _require(roles.is_inverter(user), "Only inverters may reorder the queue.")
+    with transaction.atomic():
+        inversion = _current_inversion(program_id)
+        first = Inversion.objects.filter(ended_at__isnull=True).aggregate(first=Min("queue_position"))[
+            "first"
+        ]
+        if first is not None and inversion.queue_position > first:
+            inversion.queue_position = first - 1
+            inversion.save(update_fields=["queue_position"])
+    return inversion

@@ -1,0 +1,127 @@
+"""Moving files between collections: one interface, a Globus backend and a local one.
+
+A transfer is asked for with a submission id that the caller made and stored *before*
+submitting: submitting again with the same id never starts a second transfer (Globus answers
+"Duplicate" with the first task; the local backend finds its own record), so a worker that
+dies between "submit" and "record the task id" is harmless. Workers never wait for a
+transfer: a periodic task asks each active one for its ``status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+
+
+class TransferError(Exception):
+    """A transfer could not be submitted or a collection could not be read; the message says
+    why in words a user understands."""
+
+
+class PathNotFound(TransferError):
+    """The path does not exist on the collection."""
+
+
+class CollectionNotReadable(TransferError):
+    """The service may not read (or write) the collection: its access must be granted."""
+
+
+class TaskStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class TransferItem:
+    """One folder (recursive) or file to copy, by paths on the two collections."""
+
+    source_path: str
+    destination_path: str
+    recursive: bool = True
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    submission_id: str
+    label: str
+    source_collection: str
+    destination_collection: str
+    items: Sequence[TransferItem]
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """What a backend knows of one task now."""
+
+    status: TaskStatus
+    files_done: int = 0
+    files_total: int | None = None
+    bytes_done: int = 0
+    # While ACTIVE: the problem the transfer is struggling with ("permission denied"), if any.
+    # When FAILED: why it failed for good.
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    name: str
+    size: int
+    is_dir: bool = False
+
+
+@dataclass(frozen=True)
+class Collections:
+    """The collection ids of the service's transfers (DESIGN.md, Globus)."""
+
+    level1: str
+    scratch: str
+    publish: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class TransferBackend(Protocol):
+    name: str
+
+    def submit(self, request: TransferRequest) -> str:
+        """Start the transfer (or find the one already started with this submission id) and
+        return its task id. Raises TransferError when it cannot be started."""
+
+    def status(self, task_id: str) -> TransferProgress:
+        """The task's state and progress now."""
+
+    def list_files(self, collection: str, path: str) -> list[ListedFile]:
+        """The entries of a folder. PathNotFound, CollectionNotReadable or TransferError."""
+
+    def task_url(self, task_id: str) -> str | None:
+        """Where a person can look at the task (the Globus web app), if anywhere."""
+
+
+def collections() -> Collections:
+    return Collections(
+        level1=settings.GLOBUS_L1_COLLECTION,
+        scratch=settings.GLOBUS_SCRATCH_COLLECTION,
+        publish=settings.GLOBUS_PUBLISH_COLLECTION,
+    )
+
+
+@cache
+def _backend_for(uses_globus: bool, local_root: str) -> TransferBackend:
+    if uses_globus:
+        from inversions.transfers.globus import GlobusBackend
+
+        return GlobusBackend.from_settings()
+    from inversions.transfers.local import LocalBackend
+
+    return LocalBackend(local_root)
+
+
+def get_backend() -> TransferBackend:
+    """Globus when the service's credentials are set, else the local backend."""
+    uses_globus = bool(settings.GLOBUS_CLIENT_ID and settings.GLOBUS_CLIENT_SECRET)
+    return _backend_for(uses_globus, settings.LEVEL2_LOCAL_TRANSFER_ROOT)

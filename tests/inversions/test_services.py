@@ -1,0 +1,249 @@
+"""Every action of inversions.services, and every refusal."""
+
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from inversions import services
+from inversions.models import Inversion
+from ops.history import Actor, StaleStateError, TransitionError, record_event
+from ops.states import ActorKind, State
+from tests.factories import UserFactory, events_of, program_in_state
+from tests.inversions.conftest import invertible_program
+
+pytestmark = pytest.mark.django_db
+
+REPORT = services.DoneReport(
+    software_commit="abc1234", result_collection="team", result_path="/runs/1/", dataset_ids=["DS1"]
+)
+
+
+def queued(inverter, **kwargs):
+    program = invertible_program(**kwargs)
+    services.queue_program(program_id=program.pk, user=inverter, note="next after the plage")
+    return program
+
+
+def move(program, *states):
+    for state in states:
+        record_event(program_id=program.pk, to_state=state, actor=Actor(ActorKind.WORKER))
+
+
+def test_work_on_this_next_queues_a_new_attempt_owned_by_the_user(inverter):
+    program = invertible_program()
+    inversion = services.queue_program(program_id=program.pk, user=inverter, note=" next ")
+    program.refresh_from_db()
+    event = events_of(program)[-1]
+    assert program.state == State.QUEUED
+    assert (event.actor_kind, event.actor_user, event.details["inversion"]) == (
+        "inverter",
+        inverter,
+        inversion.id,
+    )
+    assert event.details["note"] == "next"
+    assert inversion.owner == inverter and inversion.ended_at is None
+    assert inversion.id.startswith("inv.") and len(inversion.id) == 10
+
+
+def test_only_inverters_queue(db):
+    program = invertible_program()
+    with pytest.raises(PermissionDenied):
+        services.queue_program(program_id=program.pk, user=UserFactory(groups=["publishers"]))
+    program.refresh_from_db()
+    assert program.state == State.INVERTIBLE and not Inversion.objects.exists()
+
+
+def test_queueing_an_op_someone_took_says_who_and_when(inverter):
+    program = queued(inverter)
+    other = UserFactory(username="second", groups=["inverters"])
+    with pytest.raises(StaleStateError, match=r"no longer invertible: it is queued since .* by lead"):
+        services.queue_program(program_id=program.pk, user=other)
+    assert Inversion.objects.count() == 1
+
+
+def test_a_not_invertible_op_cannot_be_queued(inverter):
+    program = program_in_state(State.NOT_INVERTIBLE)
+    with pytest.raises(StaleStateError):
+        services.queue_program(program_id=program.pk, user=inverter)
+
+
+def test_start_from_preprocessed_only(inverter):
+    program = queued(inverter)
+    with pytest.raises(StaleStateError):
+        services.start_work(program_id=program.pk, user=inverter)
+    move(program, State.PREPROCESSING, State.PREPROCESSED)
+    event = services.start_work(program_id=program.pk, user=inverter)
+    assert (event.from_state, event.to_state) == ("preprocessed", "working")
+
+
+@pytest.mark.parametrize("state", [State.QUEUED, State.PREPROCESSED, State.WORKING])
+def test_put_back_ends_the_attempt_with_a_reason(inverter, state):
+    program = queued(inverter)
+    path = {
+        State.QUEUED: [],
+        State.PREPROCESSED: [State.PREPROCESSING, State.PREPROCESSED],
+        State.WORKING: [State.PREPROCESSING, State.PREPROCESSED],
+    }[state]
+    move(program, *path)
+    if state == State.WORKING:
+        services.start_work(program_id=program.pk, user=inverter)
+    with pytest.raises(TransitionError, match="Say why"):
+        services.put_back(program_id=program.pk, user=inverter, reason=" ", expected_state=state)
+    event = services.put_back(
+        program_id=program.pk, user=inverter, reason="seeing too poor", expected_state=state
+    )
+    assert event.to_state == State.INVERTIBLE and event.details["reason"] == "seeing too poor"
+    inversion = Inversion.objects.get()
+    assert inversion.end_reason == "put_back" and inversion.ended_at == event.created_at
+    # A new attempt may start: several attempts of one OP are kept.
+    services.queue_program(program_id=program.pk, user=inverter)
+    assert Inversion.objects.filter(program=program).count() == 2
+
+
+def test_report_done_records_the_facts_on_the_attempt_and_the_event(inverter):
+    program = queued(inverter)
+    move(program, State.PREPROCESSING, State.PREPROCESSED)
+    services.start_work(program_id=program.pk, user=inverter)
+    event = services.report_done(program_id=program.pk, user=inverter, report=REPORT, via_api=True)
+    assert (event.to_state, event.actor_kind) == ("inverted", "api")
+    assert event.details["software_commit"] == "abc1234" and event.details["dataset_ids"] == ["DS1"]
+    inversion = Inversion.objects.get()
+    assert (inversion.result_collection, inversion.result_path, inversion.reported_by) == (
+        "team",
+        "/runs/1/",
+        inverter,
+    )
+
+
+def test_report_done_is_refused_before_work_started(inverter):
+    program = queued(inverter)
+    with pytest.raises(StaleStateError, match="no longer working"):
+        services.report_done(program_id=program.pk, user=inverter, report=REPORT)
+
+
+@pytest.mark.parametrize(
+    ("failed", "back_to", "role"),
+    [(State.PREPROCESSING, State.QUEUED, "inverters"), (State.GENERATING, State.INVERTED, "inverters")],
+)
+def test_retry_goes_back_to_the_state_before_the_failed_step(inverter, failed, back_to, role):
+    program = queued(inverter)
+    steps = {
+        State.PREPROCESSING: [State.PREPROCESSING],
+        State.GENERATING: [State.PREPROCESSING, State.PREPROCESSED],
+    }[failed]
+    move(program, *steps)
+    if failed == State.GENERATING:
+        services.start_work(program_id=program.pk, user=inverter)
+        services.report_done(program_id=program.pk, user=inverter, report=REPORT)
+        move(program, State.GENERATING)
+    move(program, State.ERROR)
+    with pytest.raises(PermissionDenied):
+        services.retry(program_id=program.pk, user=UserFactory(groups=["publishers"]))
+    event = services.retry(program_id=program.pk, user=inverter)
+    assert (event.from_state, event.to_state) == ("error", back_to)
+
+
+def test_a_failed_publication_is_retried_by_a_publisher_and_publishes_again(inverter, publisher):
+    program = generated(inverter)
+    services.publish(program_id=program.pk, user=publisher)
+    move(program, State.ERROR)
+    with pytest.raises(PermissionDenied):
+        services.retry(program_id=program.pk, user=inverter)
+    event = services.retry(program_id=program.pk, user=publisher)
+    assert [e.to_state for e in events_of(program)][-3:] == ["error", "generated", "publishing"]
+    assert event.to_state == State.PUBLISHING
+
+
+def test_retry_needs_an_error(inverter):
+    program = queued(inverter)
+    with pytest.raises(TransitionError, match="not in error"):
+        services.retry(program_id=program.pk, user=inverter)
+
+
+def generated(inverter):
+    program = queued(inverter)
+    move(program, State.PREPROCESSING, State.PREPROCESSED)
+    services.start_work(program_id=program.pk, user=inverter)
+    dataset_ids = list(program.datasets.values_list("id", flat=True))
+    report = services.DoneReport("abc1234", "team", "/runs/1/", dataset_ids)
+    services.report_done(program_id=program.pk, user=inverter, report=report)
+    move(program, State.GENERATING, State.GENERATED)
+    return program
+
+
+def test_regenerate_goes_back_to_inverted(inverter, publisher):
+    program = generated(inverter)
+    with pytest.raises(PermissionDenied):
+        services.regenerate(program_id=program.pk, user=UserFactory())
+    event = services.regenerate(program_id=program.pk, user=publisher)
+    assert (event.to_state, event.actor_kind, event.details["regenerate"]) == ("inverted", "publisher", True)
+
+
+def test_publish_is_for_publishers_only(inverter, publisher):
+    program = generated(inverter)
+    with pytest.raises(PermissionDenied):
+        services.publish(program_id=program.pk, user=inverter)
+    event = services.publish(program_id=program.pk, user=publisher)
+    assert (event.to_state, event.details["bucket"]) == ("publishing", "data")
+
+
+def test_publish_is_refused_under_embargo_with_its_end_date(inverter, publisher):
+    program = generated(inverter)
+    program.datasets.update(is_embargoed=True, embargo_end_date="2099-01-31T00:00:00Z")
+    with pytest.raises(services.PublishRefused, match="under embargo until 2099-01-31"):
+        services.publish(program_id=program.pk, user=publisher)
+    program.refresh_from_db()
+    assert program.state == State.GENERATED
+
+
+def test_an_embargo_that_ended_does_not_hold_publication(inverter, publisher):
+    program = generated(inverter)
+    program.datasets.update(is_embargoed=True, embargo_end_date="2020-01-31T00:00:00Z")
+    assert services.publish(program_id=program.pk, user=publisher).to_state == State.PUBLISHING
+
+
+def test_datasets_in_two_buckets_cannot_be_published_together(inverter, publisher):
+    program = generated(inverter)
+    first = program.datasets.order_by("id").first()
+    program.datasets.exclude(pk=first.pk).update(bucket="other")
+    with pytest.raises(services.PublishRefused, match="different buckets"):
+        services.publish(program_id=program.pk, user=publisher)
+
+
+def test_archive_and_restore_are_for_staff(staff_user, inverter):
+    program = queued(inverter)
+    with pytest.raises(PermissionDenied):
+        services.archive(program_id=program.pk, user=inverter, reason="duplicate")
+    with pytest.raises(TransitionError, match="Say why"):
+        services.archive(program_id=program.pk, user=staff_user, reason="")
+    services.archive(program_id=program.pk, user=staff_user, reason="duplicate")
+    event = services.restore(program_id=program.pk, user=staff_user)
+    assert (event.from_state, event.to_state, event.actor_kind) == ("archived", "queued", "staff")
+    with pytest.raises(TransitionError, match="not archived"):
+        services.restore(program_id=program.pk, user=staff_user)
+
+
+def test_notes_are_information_events_for_inverters_and_staff(inverter):
+    program = queued(inverter)
+    staff_user = UserFactory(username="desk", is_staff=True)
+    event = services.add_note(program_id=program.pk, user=inverter, text="waiting for the cluster")
+    assert event.is_information and event.details == {"note": "waiting for the cluster"}
+    assert services.add_note(program_id=program.pk, user=staff_user, text="ok").actor_kind == "staff"
+    with pytest.raises(PermissionDenied):
+        services.add_note(program_id=program.pk, user=UserFactory(), text="hello")
+    with pytest.raises(TransitionError, match="needs some text"):
+        services.add_note(program_id=program.pk, user=inverter, text="  ")
+
+
+def test_move_to_top_puts_the_attempt_first(inverter):
+    first, second, third = (queued(inverter) for _ in range(3))
+    services.move_to_top(program_id=third.pk, user=inverter)
+    order = list(Inversion.objects.filter(ended_at__isnull=True).values_list("program_id", flat=True))
+    assert order == [third.pk, first.pk, second.pk]
+    with pytest.raises(PermissionDenied):
+        services.move_to_top(program_id=first.pk, user=UserFactory())
+
+
+def test_actions_without_an_attempt_say_so(inverter):
+    program = program_in_state(State.PREPROCESSED)
+    with pytest.raises(TransitionError, match="no inversion under way"):
+        services.start_work(program_id=program.pk, user=inverter)
