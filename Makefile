@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint bench bench-scan bench-pages stop clean
+.PHONY: install browser run test lint bench bench-scan bench-pages bench-products stop clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Level 2 needs Python >= 3.12 (python3.12 or python3.13 on PATH)"; exit 1; }
@@ -40,13 +40,16 @@ test: install browser
 lint: install
 	$(BIN)/ruff check .
 
-bench: bench-scan bench-pages
+bench: bench-scan bench-pages bench-products
 
 bench-scan: install
 	$(BIN)/python -m bench.scan
 
 bench-pages: install
 	$(BIN)/python -m bench.program_list
+
+bench-products: install
+	$(BIN)/python -m bench.products
 
 # Stops the embedded PostgreSQL and Redis (they otherwise stay up between commands).
 stop: install

@@ -165,3 +165,6 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+from inversions.globus_identity import GlobusIdentity  # noqa: E402,F401

@@ -10,7 +10,6 @@ the step and the message, from which "Retry" starts it again.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -351,7 +350,6 @@ def generate_products(*, inversion_id: str, processes: int | None = None) -> Pro
     def on_progress(frames_done: int, frames_total: int) -> None:
         Inversion.objects.filter(pk=inversion.pk).update(frames_done=frames_done, frames_total=frames_total)
 
-    started = time.monotonic()
     try:
         result = products.generate(
             results_dir=out_dir / "input",
@@ -367,18 +365,23 @@ def generate_products(*, inversion_id: str, processes: int | None = None) -> Pro
         return fail_step(inversion=inversion, state=State.GENERATING, message=str(error))
     scratch = Path(settings.LEVEL2_SCRATCH_DIR)
     summary = {
-        "files": len(result.files),
-        "bytes": result.total_bytes,
-        "duration_s": round(time.monotonic() - started, 1),
+        "files": len(result.files) + 1,
+        "bytes": result.bytes,
+        "duration_s": round(result.duration_s, 1),
         "frames": result.frame_count,
+        "frames_written": result.frames_written,
         "asdf": str(result.asdf_path.relative_to(scratch)),
-        "quicklooks": [str(path.relative_to(scratch)) for path in result.quicklook_paths],
+        "quicklooks": [str(path.relative_to(scratch)) for path in result.quicklooks],
         "spectral_lines": list(result.spectral_lines),
         "canonical_dataset": result.canonical_dataset,
     }
     with transaction.atomic():
         Inversion.objects.filter(pk=inversion.pk).update(
-            products={**summary, "file_list": [[path.name, size] for path, size in result.files]}
+            products={
+                **summary,
+                "file_list": [[file.name, file.bytes] for file in result.files]
+                + [[result.asdf_path.name, result.asdf_path.stat().st_size]],
+            }
         )
         try:
             return record_event(

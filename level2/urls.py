@@ -4,12 +4,15 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from inversions import views as inversions_views
+from inversions.api import api
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="ops:program-list", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/globus/", include("inversions.globus_urls")),
     path("admin/", admin.site.urls),
+    path("api/", api.urls),
     # An OP's page: what ops knows of it, with the work of the inversions app.
     path("programs/<str:program_id>/", inversions_views.program_detail, name="program-detail"),
     path("", include("ops.urls")),

@@ -101,8 +101,11 @@ def latest_verdicts(*, program_ids: Collection[str]) -> dict[str, dict[str, Any]
     return {program_id: {**verdicts, "qualified_at": created_at} for program_id, created_at, verdicts in rows}
 
 
-def program_export(*, state: str | None = None, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
-    """Every OP (or those in ``state``) as the export's JSON object, ordered by program id.
+def program_export(
+    *, state: str | None = None, program_ids: Collection[str] | None = None, chunk_size: int = 2000
+) -> Iterator[dict[str, Any]]:
+    """Every OP (or those in ``state``, or of ``program_ids``) as the export's JSON object,
+    ordered by program id.
 
     Read in chunks of ``chunk_size`` OPs (four queries each), so memory stays bounded. The
     format is documented in docs/programs-export.md.
@@ -110,6 +113,8 @@ def program_export(*, state: str | None = None, chunk_size: int = 2000) -> Itera
     programs = programs_with_state().order_by("pk")
     if state:
         programs = programs.filter(state=state)
+    if program_ids is not None:
+        programs = programs.filter(pk__in=list(program_ids))
     after = None
     while True:
         chunk = list((programs.filter(pk__gt=after) if after is not None else programs)[:chunk_size])

@@ -8,6 +8,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from inversions.models import ApiToken
+from inversions.tokens import assign_secret
 from ops.history import Actor, record_event
 from ops.models import (
     Dataset,
@@ -34,7 +36,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def groups(self, create, names, **kwargs):
         for name in names or []:
-            self.groups.add(Group.objects.get(name=name))
+            # get_or_create: a transactional test before this one flushed the migration's rows.
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
 
 
 class ProposalFactory(factory.django.DjangoModelFactory):
@@ -144,3 +147,20 @@ def program_in_state(state: State, **program_fields) -> ObservingProgram:
 
 def events_of(program: ObservingProgram) -> list[ProgramEvent]:
     return list(ProgramEvent.objects.filter(program=program).order_by("id"))
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    """A user's API token; its secret, which the app shows once, is kept as ``token.secret``."""
+
+    class Meta:
+        model = ApiToken
+
+    user = factory.SubFactory(UserFactory)
+    name = "cluster job script"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        token = model_class(*args, **kwargs)
+        token.secret = assign_secret(token)
+        token.save()
+        return token

@@ -1,0 +1,16 @@
+"""Level 2 product generation as a plain library (no Django): read the science team's results
+and the L1 headers, write one FITS per raster step, the ASDF the `dkist` tools load, and
+quicklooks. The contract is ../shared/L2-PRODUCTS.md."""
+
+from inversions.products.errors import ProductInputError
+from inversions.products.generate import GenerationResult, ProductFile, generate
+from inversions.products.naming import inversion_dir, new_inversion_id
+
+__all__ = [
+    "GenerationResult",
+    "ProductFile",
+    "ProductInputError",
+    "generate",
+    "inversion_dir",
+    "new_inversion_id",
+]

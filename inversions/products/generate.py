@@ -1,0 +1,150 @@
+"""The entry point: results + L1 headers in, Level 2 FITS + ASDF + quicklooks out."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from inversions.products.errors import ProductInputError
+from inversions.products.frames import TEMPORARY_SUFFIX, FrameJob, FramePlan, hdu_count, is_complete
+from inversions.products.level1 import CanonicalDataset, find_canonical, read_l1_header
+from inversions.products.metadata import build_inversion, inventory, read_headers, write_asdf
+from inversions.products.naming import asdf_file_name, check_inversion_id, frame_file_name, new_inversion_id
+from inversions.products.quicklooks import write_quicklooks
+from inversions.products.results import read_results
+from inversions.products.wcs import check_l1_axes, read_l1_coordinates
+from inversions.products.workers import write_frames
+
+
+@dataclass(frozen=True)
+class ProductFile:
+    name: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    inversion_id: str
+    out_dir: Path
+    files: tuple[ProductFile, ...]  # the FITS files, in time order
+    asdf_path: Path
+    quicklooks: tuple[Path, ...]
+    frame_count: int
+    frames_written: int  # the rest were already complete (a re-run)
+    spectral_lines: tuple[str, ...]  # ASDF keys, one per arm: FeI630, NaID589, CaII854
+    canonical_dataset: str
+    dataset_ids: tuple[str, ...]
+    bytes: int  # FITS and ASDF
+    duration_s: float
+
+
+def generate(
+    results_dir: Path,
+    l1_dir: Path,
+    out_dir: Path,
+    *,
+    inversion_id: str | None = None,
+    proposal_id: str | None = None,
+    dataset_ids: list[str] | None = None,
+    processes: int = 1,
+    quicklook_dir: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> GenerationResult:
+    """Write the Level 2 products of one inversion into `out_dir`.
+
+    `results_dir` holds the three result files, `l1_dir` one folder per dataset used (all of its
+    sub-folders unless `dataset_ids` names them). `proposal_id` defaults to the canonical
+    dataset's PROP_ID. Frames already written and complete are kept (a re-run resumes);
+    `processes` > 1 writes frames in that many worker processes. `on_progress(done, total)` is
+    called in this thread as frames complete. Quicklooks go to `quicklook_dir` (default: a
+    ``quicklook`` folder beside `out_dir`, so that publishing `out_dir` leaves them out).
+    Raises ProductInputError, with a message naming the file, key or counts, on bad input.
+    """
+    started = time.perf_counter()
+    results_dir, l1_dir, out_dir = Path(results_dir), Path(l1_dir), Path(out_dir)
+    inversion_id = check_inversion_id(inversion_id or new_inversion_id())
+    results = read_results(results_dir)
+    canonical = find_canonical(
+        l1_dir, fiducial_arm=results.fiducial_arm, frames=results.frames, dataset_ids=dataset_ids
+    )
+    first_header = read_l1_header(canonical.frames[0].path)
+    check_l1_axes(first_header)
+    l1_coordinates = read_l1_coordinates(canonical.asdf_path)
+    if proposal_id is None:
+        if "PROP_ID" not in first_header:
+            raise ProductInputError(f"{canonical.frames[0].path.name} has no PROP_ID.")
+        proposal_id = str(first_header["PROP_ID"])
+
+    jobs = _jobs(canonical, inversion_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_partial_files(out_dir)
+    expected_hdus = hdu_count(results)
+    todo = [job for job in jobs if not is_complete(out_dir / job.file_name, expected_hdus)]
+    done = len(jobs) - len(todo)
+
+    def frame_done(_: int) -> None:
+        nonlocal done
+        done += 1
+        if on_progress:
+            on_progress(done, len(jobs))
+
+    if on_progress:
+        on_progress(done, len(jobs))
+    plan = FramePlan(results=results, inversion_id=inversion_id, out_dir=out_dir)
+    write_frames(plan, todo, processes=processes, on_frame_done=frame_done)
+
+    file_names = [job.file_name for job in jobs]  # time order: the L1 frames are sorted by DATE-BEG
+    meta_inventory = inventory(
+        inversion_id=inversion_id,
+        proposal_id=proposal_id,
+        canonical_dataset=canonical.dataset_id,
+        dataset_ids=canonical.dataset_ids,
+        results=results,
+    )
+    inversion = build_inversion(
+        out_dir=out_dir,
+        file_names=file_names,
+        headers=read_headers(out_dir, file_names),
+        results=results,
+        l1=l1_coordinates,
+        meta_inventory=meta_inventory,
+    )
+    asdf_path = out_dir / asdf_file_name(inversion_id)
+    asdf_bytes = write_asdf(inversion, asdf_path)
+    quicklooks = write_quicklooks(results, quicklook_dir or out_dir.parent / f"{out_dir.name}_quicklook")
+    files = tuple(ProductFile(name, (out_dir / name).stat().st_size) for name in file_names)
+    return GenerationResult(
+        inversion_id=inversion_id,
+        out_dir=out_dir,
+        files=files,
+        asdf_path=asdf_path,
+        quicklooks=tuple(quicklooks),
+        frame_count=len(jobs),
+        frames_written=len(todo),
+        spectral_lines=tuple(arm.line.key for arm in results.arms),
+        canonical_dataset=canonical.dataset_id,
+        dataset_ids=canonical.dataset_ids,
+        bytes=sum(file.bytes for file in files) + asdf_bytes,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+def _jobs(canonical: CanonicalDataset, inversion_id: str) -> list[FrameJob]:
+    jobs = [
+        FrameJob(index, frame.path, frame_file_name(inversion_id, frame.date_beg))
+        for index, frame in enumerate(canonical.frames)
+    ]
+    if len({job.file_name for job in jobs}) != len(jobs):
+        raise ProductInputError(
+            f"Level 1 dataset {canonical.dataset_id} has Stokes I frames with equal DATE-BEG."
+        )
+    return jobs
+
+
+def _remove_partial_files(out_dir: Path) -> None:
+    """Left by an interrupted run (one generation per folder at a time)."""
+    for path in out_dir.glob(f".*{TEMPORARY_SUFFIX}"):
+        os.unlink(path)

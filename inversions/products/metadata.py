@@ -1,0 +1,149 @@
+"""The ASDF that the `dkist` user tools load (L2-PRODUCTS.md §3), built with dkist's own classes and
+validated against dkist's Level 2 schema before it is written."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asdf
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+from astropy.table import MaskedColumn, Table
+from astropy.time import Time
+from dkist import Dataset
+from dkist.dataset.inversion import Inversion, Profiles
+from dkist.io.dask.loaders import AstropyFITSLoader
+from dkist.io.dask.striped_array import FileManager
+
+from inversions.products.frames import PROFILE_KINDS, profile_hdu_index
+from inversions.products.results import Results
+from inversions.products.spec import QUANTITIES
+from inversions.products.wcs import L1Coordinates, profile_gwcs, quantity_gwcs
+
+PROFILE_SUFFIXES = {"Original": "orig", "Fit": "fit"}
+SKIPPED_HEADER_KEYS = frozenset({"", "COMMENT", "HISTORY"})
+
+
+def inventory(
+    *,
+    inversion_id: str,
+    proposal_id: str,
+    canonical_dataset: str,
+    dataset_ids: Sequence[str],
+    results: Results,
+) -> dict[str, Any]:
+    return {
+        "inversionId": inversion_id,
+        "created": Time.now(),
+        "proposalId": proposal_id,
+        "canonicalDataset": canonical_dataset,
+        "datasetIds": list(dataset_ids),
+        "spectralLines": [arm.line.key for arm in results.arms],
+        "wavelengths": [arm.line.wavelength_nm for arm in results.arms],
+        "frameCount": results.frames,
+    }
+
+
+def read_headers(out_dir: Path, file_names: Sequence[str]) -> list[list[fits.Header]]:
+    """Every HDU header of every file: [file][hdu]."""
+    headers = []
+    for name in file_names:
+        with fits.open(out_dir / name) as hdul:
+            headers.append([hdu.header.copy() for hdu in hdul])
+    return headers
+
+
+def headers_table(headers: Sequence[fits.Header]) -> Table:
+    """One row per header; each column typed by its values (bool, int, float or str)."""
+    keys = list(dict.fromkeys(key for header in headers for key in header if key not in SKIPPED_HEADER_KEYS))
+    table = Table()
+    for key in keys:
+        values = [header.get(key) for header in headers]
+        present = [value for value in values if value is not None]
+        dtype = _column_dtype(present)
+        missing = [value is None for value in values]
+        filler = np.zeros((), dtype=dtype).item() if dtype is not str else ""
+        data = np.array([filler if value is None else value for value in values], dtype=dtype)
+        table[key] = MaskedColumn(data, mask=missing) if any(missing) else data
+    return table
+
+
+def _column_dtype(values: list[Any]) -> type:
+    if values and all(isinstance(value, bool) for value in values):
+        return bool
+    if values and all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+        return np.int64
+    if values and all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
+        return np.float64
+    return str
+
+
+def build_inversion(
+    *,
+    out_dir: Path,
+    file_names: Sequence[str],
+    headers: list[list[fits.Header]],
+    results: Results,
+    l1: L1Coordinates,
+    meta_inventory: dict[str, Any],
+) -> Inversion:
+    """The Inversion of the files `file_names` (time order), with `headers` read from them."""
+
+    def dataset(target: int, shape: tuple[int, ...], wcs: Any, unit: u.UnitBase) -> Dataset:
+        files = FileManager.from_parts(
+            list(file_names), target, "float32", shape, loader=AstropyFITSLoader, basepath=out_dir
+        )
+        meta = {"inventory": meta_inventory, "headers": headers_table([file[target] for file in headers])}
+        result = Dataset(files._generate_array(), wcs=wcs, meta=meta, unit=unit)
+        result._file_manager = files
+        return result
+
+    frames, slit_bins, depths = results.frames, results.slit_bins, results.depths
+    quantities_wcs = quantity_gwcs(
+        l1, binning=results.binning, depths=depths, slit_bins=slit_bins, frames=frames
+    )
+    quantities = {
+        quantity.key: dataset(index, (1, slit_bins, depths), quantities_wcs, u.Unit(quantity.bunit))
+        for index, quantity in enumerate(QUANTITIES, start=1)
+    }
+    profile_items = {}
+    for arm in results.arms:
+        wcs = profile_gwcs(l1, arm, binning=results.binning, slit_bins=slit_bins, frames=frames)
+        for kind in PROFILE_KINDS:
+            profile_items[f"{arm.line.key}_{PROFILE_SUFFIXES[kind]}"] = dataset(
+                profile_hdu_index(results, arm, kind), (1, slit_bins, arm.size, 4), wcs, u.one
+            )
+    profiles = Profiles(
+        profile_items,
+        aligned_axes=tuple((0, 1, 3) for _ in profile_items),
+        meta={"inventory": meta_inventory},
+    )
+    return Inversion(
+        quantities,
+        aligned_axes="all",
+        meta={"inventory": meta_inventory, "headers": headers_table([file[0] for file in headers])},
+        profiles=profiles,
+    )
+
+
+def write_asdf(inversion: Inversion, path: Path) -> int:
+    """Validate against dkist's Level 2 schema, write under a temporary name, rename; its size."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    schema = resources.files("dkist.io") / "level_2_dataset_schema.yaml"
+    try:
+        with (
+            resources.as_file(schema) as schema_path,
+            asdf.AsdfFile({"inversion": inversion}, custom_schema=schema_path) as file,
+        ):
+            file.validate()
+            file.write_to(temporary, all_array_compression="zlib")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path.stat().st_size

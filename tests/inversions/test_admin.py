@@ -1,0 +1,71 @@
+"""Admin: API tokens (made with the secret shown once, revoked), the work's records view-only."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from inversions import services
+from inversions.models import ApiToken, Inversion, Transfer
+from inversions.tokens import authenticate_token
+from tests.factories import ApiTokenFactory, UserFactory
+from tests.inversions.conftest import invertible_program
+
+pytestmark = pytest.mark.django_db
+
+
+def test_making_a_token_shows_its_secret_once(staff_client):
+    owner = UserFactory(username="blanca")
+    response = staff_client.post(
+        reverse("admin:inversions_apitoken_add"), {"user": owner.pk, "name": "job script"}, follow=True
+    )
+    assert response.status_code == 200
+    token = ApiToken.objects.get()
+    secret = re.search(r"The new token is (\S+) ", response.content.decode())[1]
+    assert authenticate_token(secret) == token
+    assert (token.user, token.name) == (owner, "job script")
+    change_page = staff_client.get(reverse("admin:inversions_apitoken_change", args=[token.pk]))
+    assert secret not in change_page.content.decode()
+    assert token.prefix in change_page.content.decode()
+
+
+def test_the_token_list_and_the_revoke_action(staff_client):
+    active, other = ApiTokenFactory(name="cron"), ApiTokenFactory(name="laptop")
+    page = staff_client.get(reverse("admin:inversions_apitoken_changelist"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert active.prefix in html and "cron" in html and active.user.username in html
+    assert active.secret not in html
+    response = staff_client.post(
+        reverse("admin:inversions_apitoken_changelist"),
+        {"action": "revoke", "_selected_action": [active.pk]},
+        follow=True,
+    )
+    assert "1 token(s) revoked." in response.content.decode()
+    active.refresh_from_db()
+    other.refresh_from_db()
+    assert active.revoked_at is not None and other.revoked_at is None
+    assert authenticate_token(active.secret) is None
+
+
+def test_inversions_and_transfers_are_listed_and_never_deleted(staff_client):
+    inverter = UserFactory(username="lead", groups=["inverters"])
+    program = invertible_program()
+    inversion = services.queue_program(program_id=program.pk, user=inverter)
+    transfer = Transfer.objects.create(
+        inversion=inversion,
+        step=Transfer.Step.PREPROCESS,
+        backend="local",
+        label="L1 to scratch",
+        source_collection="level1",
+        destination_collection="scratch",
+        items=[],
+    )
+    for model, obj in ((Inversion, inversion), (Transfer, transfer)):
+        name = model._meta.model_name
+        listing = staff_client.get(reverse(f"admin:inversions_{name}_changelist"))
+        assert listing.status_code == 200 and str(obj.pk) in listing.content.decode()
+        assert staff_client.get(reverse(f"admin:inversions_{name}_change", args=[obj.pk])).status_code == 200
+        assert staff_client.get(reverse(f"admin:inversions_{name}_add")).status_code == 403
+        assert staff_client.post(reverse(f"admin:inversions_{name}_delete", args=[obj.pk])).status_code == 403
+    assert Inversion.objects.filter(pk=inversion.pk).exists() and Transfer.objects.exists()
