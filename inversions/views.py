@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import retarget
 
 from inversions import actions, roles, selectors, services
-from inversions.forms import DoneReportForm
 from inversions.demo import demo_result_path
+from inversions.forms import DoneReportForm
 from inversions.globus_picker import picker_url
 from inversions.pipeline import datasets_to_preprocess
 from inversions.transfers import get_backend

@@ -286,4 +286,7 @@ CELERY_BEAT_SCHEDULE = {
     "email-overdue": {"task": "inversions.tasks.email_overdue", "schedule": 24 * 3600},
 }
 if LEVEL2_METADATA_IS_DEMO and not GLOBUS_CLIENT_ID:
-    CELERY_BEAT_SCHEDULE["prepare-demo-files"] = {"task": "inversions.tasks.prepare_demo_files", "schedule": 60}
+    CELERY_BEAT_SCHEDULE["prepare-demo-files"] = {
+        "task": "inversions.tasks.prepare_demo_files",
+        "schedule": 60,
+    }

@@ -9,7 +9,9 @@ def test_bench_scan_prints_its_figures_as_a_json_last_line(run_bench):
     }  # fmt: skip
     assert figures["datasets"] == 200
     assert all(value > 0 for value in figures.values())
-    assert figures["full_ratio"] == pytest.approx(figures["full_scan_s"] / figures["floor_s"], rel=0.01)
-    assert figures["rescan_ratio"] == pytest.approx(figures["rescan_s"] / figures["full_scan_s"], rel=0.01)
+    # The times are printed to the millisecond: at 200 datasets that rounding moves a ratio by a few %.
+    ratio = {"rel": 0.01, "abs": 0.03}
+    assert figures["full_ratio"] == pytest.approx(figures["full_scan_s"] / figures["floor_s"], **ratio)
+    assert figures["rescan_ratio"] == pytest.approx(figures["rescan_s"] / figures["full_scan_s"], **ratio)
     assert "200 new, 0 changed" in output
     assert "0 new, 2 changed, 198 unchanged" in output
