@@ -1,0 +1,145 @@
+"""The program page's work panel and its buttons: each role and each action → allowed or 403."""
+
+import pytest
+from django.urls import reverse
+
+from inversions.actions import ACTIONS
+from ops.states import State
+from tests.factories import UserFactory, program_in_state
+from tests.inversions.conftest import invertible_program
+
+pytestmark = pytest.mark.django_db
+
+ROLES = {
+    "viewer": {},
+    "inverter": {"groups": ["inverters"]},
+    "publisher": {"groups": ["publishers"]},
+    "staff": {"is_staff": True},
+}
+# Which roles may use each button (the server's answer; the page shows the same buttons).
+ALLOWED = {
+    "queue": {"inverter"},
+    "start": {"inverter"},
+    "put-back": {"inverter"},
+    "move-to-top": {"inverter"},
+    "retry": {"inverter", "publisher"},
+    "publish": {"publisher"},
+    "regenerate": {"inverter", "publisher"},
+    "archive": {"staff"},
+    "restore": {"staff"},
+    "note": {"inverter", "staff"},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("slug", ALLOWED)
+def test_each_role_may_use_only_its_buttons(client, role, slug):
+    client.force_login(UserFactory(username=role, **ROLES[role]))
+    program = program_in_state(State.INVERTIBLE)
+    response = client.post(
+        reverse("inversions:program-action", args=[program.pk, slug]),
+        {f"{slug}-expected_state": "invertible", f"{slug}-reason": "why", f"{slug}-text": "a note"},
+    )
+    if role in ALLOWED[slug]:
+        assert response.status_code == 302  # done, or refused by the state with a message
+    else:
+        assert response.status_code == 403
+        program.refresh_from_db()
+        assert program.state == State.INVERTIBLE
+
+
+def test_the_table_covers_every_button():
+    assert {action.slug for action in ACTIONS} - {"report-done"} == set(ALLOWED)
+
+
+def test_a_read_only_user_sees_no_buttons(client):
+    client.force_login(UserFactory(username="reader"))
+    program = invertible_program()
+    html = client.get(reverse("program-detail", args=[program.pk])).content.decode()
+    assert 'id="work-panel"' in html
+    assert (
+        "Work on this next" not in html
+        and "<button" not in html.split('id="work-panel"')[1].split("</section>")[0]
+    )
+
+
+def test_an_inverter_sees_work_on_this_next_and_its_click_queues(client, inverter):
+    client.force_login(inverter)
+    program = invertible_program()
+    page = client.get(reverse("program-detail", args=[program.pk])).content.decode()
+    assert "Work on this next" in page
+    response = client.post(
+        reverse("inversions:program-action", args=[program.pk, "queue"]),
+        {"queue-expected_state": "invertible"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert "queued" in response.content.decode()
+
+
+def test_a_second_click_sees_who_took_it(client, inverter):
+    program = invertible_program()
+    client.force_login(UserFactory(username="first", groups=["inverters"]))
+    client.post(
+        reverse("inversions:program-action", args=[program.pk, "queue"]),
+        {"queue-expected_state": "invertible"},
+    )
+    client.force_login(inverter)
+    response = client.post(
+        reverse("inversions:program-action", args=[program.pk, "queue"]),
+        {"queue-expected_state": "invertible"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "no longer invertible: it is queued since" in response.content.decode()
+    assert "by first" in response.content.decode()
+
+
+def test_report_done_names_each_missing_result_file(client, inverter, local_collections):
+    program = program_in_state(State.WORKING)
+    (local_collections / "team" / "runs").mkdir(parents=True)
+    (local_collections / "team" / "runs" / "per_ori.fits").write_bytes(b"x")
+    client.force_login(inverter)
+    response = client.post(
+        reverse("inversions:report-done", args=[program.pk]),
+        {"software_commit": "xyz", "result_collection": "team", "result_path": "/runs/", "dataset_ids": []},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "7 to 40 hexadecimal" in html
+    assert "lacks inv_res_mod.fits, inv_res_pre.fits" in html
+    assert "Choose at least one dataset" in html
+    program.refresh_from_db()
+    assert program.state == State.WORKING
+
+
+def test_report_done_page_is_for_inverters(client):
+    client.force_login(UserFactory(username="reader"))
+    program = program_in_state(State.WORKING)
+    assert client.get(reverse("inversions:report-done", args=[program.pk])).status_code == 403
+
+
+def test_an_unreachable_commit_server_is_not_called_a_bad_commit(
+    client, inverter, local_collections, settings
+):
+    settings.LEVEL2_SOFTWARE_COMMIT_URL = "http://127.0.0.1:9/commit/{commit}"
+    program = program_in_state(State.WORKING)
+    client.force_login(inverter)
+    response = client.post(
+        reverse("inversions:report-done", args=[program.pk]),
+        {"software_commit": "abcdef1", "result_collection": "team", "result_path": "/runs/"},
+    )
+    assert "could not be reached to check the commit" in response.content.decode()
+
+
+def test_the_queue_page_lists_open_attempts_in_order(client, inverter):
+    from inversions import services
+
+    first, second = invertible_program(), invertible_program()
+    services.queue_program(program_id=first.pk, user=inverter)
+    services.queue_program(program_id=second.pk, user=inverter)
+    services.move_to_top(program_id=second.pk, user=inverter)
+    client.force_login(inverter)
+    html = client.get(reverse("inversions:queue")).content.decode()
+    assert html.index(second.pk) < html.index(first.pk)
+    assert "Move to top" in html
