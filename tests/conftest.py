@@ -2,6 +2,8 @@ import pytest
 from django.db import connection
 from pytest_httpserver import HTTPServer
 
+from inversions.transfers import _backend_for
+from level2.celery import app
 from tests.factories import UserFactory
 from tests.ops.metadata.store import FakeStore
 
@@ -76,3 +78,23 @@ def metadata_store(metadata_httpserver, settings):
     settings.LEVEL2_METADATA_RETRIES = 2
     settings.LEVEL2_METADATA_BACKOFF_S = 0.001
     return store
+
+
+@pytest.fixture
+def local_collections(tmp_path, settings):
+    """The local transfer backend on folders under tmp_path (collections level1, scratch, publish, team)."""
+    settings.LEVEL2_LOCAL_TRANSFER_ROOT = str(tmp_path / "collections")
+    settings.LEVEL2_SCRATCH_DIR = str(tmp_path / "collections" / "scratch")
+    _backend_for.cache_clear()
+    yield tmp_path / "collections"
+    _backend_for.cache_clear()
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery tasks run in the caller, as soon as they are sent."""
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
