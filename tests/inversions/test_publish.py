@@ -1,0 +1,117 @@
+"""Publication on the local backend: files to the archive, catalog messages, one store record."""
+
+import pytest
+
+from inversions import demo, pipeline, services
+from inversions.models import Inversion
+from ops.metadata.client import MetadataClient
+from ops.metadata.inventory import ensure_l2_inversion_inventory
+from ops.states import State
+from tests.factories import events_of
+from tests.inversions.conftest import invertible_program
+from tests.inversions.test_catalog import Listener
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def generated(inverter, local_collections, eager_tasks, settings, django_capture_on_commit_callbacks):
+    """A demo OP walked through the services to ``generated``."""
+    settings.LEVEL2_GENERATION_PROCESSES = 1
+    program = invertible_program(datasets=2)
+    demo.prepare_program(program)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.queue_program(program_id=program.pk, user=inverter)
+    services.start_work(program_id=program.pk, user=inverter)
+    report = services.DoneReport(
+        "0123abcd",
+        "team",
+        demo.demo_result_path(program.pk),
+        list(program.datasets.values_list("id", flat=True)),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.report_done(program_id=program.pk, user=inverter, report=report)
+    program.refresh_from_db()
+    assert program.state == State.GENERATED
+    return program
+
+
+@pytest.fixture
+def bus(settings):
+    listener = Listener("memory://")
+    settings.LEVEL2_ISB_URL = "memory://"
+    settings.LEVEL2_ISB_EXCHANGE = listener.exchange.name
+    yield listener
+    listener.close()
+
+
+def test_publishing_announces_every_file_and_records_the_inversion_once(
+    generated, publisher, metadata_store, bus, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish(program_id=generated.pk, user=publisher)
+    generated.refresh_from_db()
+    assert generated.state == State.PUBLISHED
+    inversion = Inversion.objects.get(program=generated)
+    messages = bus.received(expected=demo.DEMO_FRAMES + 1)
+    keys = [message.delivery_info["routing_key"] for message in messages]
+    assert keys == ["catalog.frame.m"] * demo.DEMO_FRAMES + ["catalog.object.m"]
+    assert len(metadata_store.inventories) == 1
+    assert metadata_store.inventories[0]["asdfObjectKey"] == pipeline.asdf_key(inversion)
+    published = events_of(generated)[-1]
+    assert published.details["asdf_key"] == pipeline.asdf_key(inversion)
+    assert inversion.end_reason == "published"
+
+    # The task again (a duplicate delivery): nothing more is sent or recorded.
+    assert pipeline.publish(inversion_id=inversion.id) is None
+    assert len(metadata_store.inventories) == 1
+    assert bus.received() == []
+
+
+def test_a_publication_killed_after_the_store_record_does_not_make_a_second_one(
+    generated, publisher, metadata_store, django_capture_on_commit_callbacks
+):
+    inversion = Inversion.objects.get(program=generated)
+    # The worker died after the mutation and before keeping the store's answer.
+    with MetadataClient() as client:
+        ensure_l2_inversion_inventory(
+            client=client,
+            create_params={
+                "inversionId": inversion.id,
+                "primaryProposalId": generated.proposal_id,
+                "instrumentProgramExecutionId": "id.1",
+                "bucket": "data",
+                "asdfObjectKey": pipeline.asdf_key(inversion),
+                "datasetIds": inversion.dataset_ids,
+                "spectralLines": [],
+            },
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish(program_id=generated.pk, user=publisher)
+    generated.refresh_from_db()
+    assert generated.state == State.PUBLISHED
+    assert len(metadata_store.inventories) == 1
+    assert events_of(generated)[-1].details["created_in_store"] is False
+
+
+def test_a_store_that_cannot_be_reached_is_an_error_that_retry_resumes(
+    generated, publisher, metadata_store, settings, django_capture_on_commit_callbacks
+):
+    reachable = settings.LEVEL2_METADATA_URL
+    settings.LEVEL2_METADATA_URL = "http://127.0.0.1:9/graphql"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish(program_id=generated.pk, user=publisher)
+    generated.refresh_from_db()
+    error = events_of(generated)[-1]
+    assert (generated.state, error.details["step"]) == (State.ERROR, "publishing")
+    transfers = Inversion.objects.get(program=generated).transfers.filter(step="publish")
+    assert [t.status for t in transfers] == ["succeeded"]
+
+    settings.LEVEL2_METADATA_URL = reachable
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retry(program_id=generated.pk, user=publisher)
+    generated.refresh_from_db()
+    assert generated.state == State.PUBLISHED
+    # The files were not moved a second time: the transfer that succeeded is kept.
+    assert [t.status for t in transfers.all()] == ["succeeded"]
+    assert len(metadata_store.inventories) == 1
