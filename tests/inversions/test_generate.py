@@ -1,0 +1,77 @@
+"""The generation step: the results copied in, the products written, progress kept; bad inputs
+are an error that names the problem, and Retry generates again."""
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+
+from inversions import demo, overdue, pipeline, services
+from inversions.models import Inversion
+from ops.states import State
+from tests.factories import events_of
+from tests.inversions.conftest import invertible_program
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def working(inverter, local_collections, eager_tasks, settings, django_capture_on_commit_callbacks):
+    settings.LEVEL2_GENERATION_PROCESSES = 1
+    program = invertible_program(datasets=2)
+    demo.prepare_program(program)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.queue_program(program_id=program.pk, user=inverter)
+    services.start_work(program_id=program.pk, user=inverter)
+    return program
+
+
+def report(program):
+    dataset_ids = list(program.datasets.values_list("id", flat=True))
+    return services.DoneReport("0123abcd", "team", demo.demo_result_path(program.pk), dataset_ids)
+
+
+def test_results_that_do_not_fit_are_an_error_naming_the_file_and_retry_generates_again(
+    working, inverter, local_collections, django_capture_on_commit_callbacks
+):
+    results = local_collections / "team" / demo.demo_result_path(working.pk).strip("/")
+    good = (results / "per_ori.fits").read_bytes()
+    (results / "per_ori.fits").write_bytes(b"not a FITS file")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.report_done(program_id=working.pk, user=inverter, report=report(working))
+    working.refresh_from_db()
+    error = events_of(working)[-1]
+    assert (working.state, error.details["step"]) == (State.ERROR, "generating")
+    assert "per_ori.fits" in error.details["message"]
+
+    (results / "per_ori.fits").write_bytes(good)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retry(program_id=working.pk, user=inverter)
+    working.refresh_from_db()
+    generated = events_of(working)[-1]
+    assert working.state == State.GENERATED
+    inversion = Inversion.objects.get(program=working)
+    assert generated.details["frames"] == inversion.frames_done == demo.DEMO_FRAMES
+    assert generated.details["files"] == demo.DEMO_FRAMES + 1
+    assert all((local_collections / "scratch" / path).is_file() for path in generated.details["quicklooks"])
+    assert len(list(pipeline.scratch_folder(inversion).glob("INV_*_L2.fits"))) == demo.DEMO_FRAMES
+
+
+def test_overdue_programs_are_printed_and_emailed_to_their_owners_and_the_lead(
+    working, inverter, settings, capsys
+):
+    settings.LEVEL2_EXPECTED_DAYS = {**settings.LEVEL2_EXPECTED_DAYS, "working": 0}
+    settings.LEVEL2_LEAD_EMAILS = ["lead-of-team@nso.example"]
+    [item] = overdue.overdue_programs()
+    assert (item.program_id, item.state, item.owner) == (working.pk, "working", inverter.username)
+
+    call_command("overdue")
+    assert f"{working.pk}: working for" in capsys.readouterr().out
+
+    assert overdue.email_overdue() == 2
+    assert sorted(message.to[0] for message in mail.outbox) == ["lead-of-team@nso.example", inverter.email]
+    assert all(working.pk in message.body for message in mail.outbox)
+
+
+def test_nothing_overdue_sends_nothing(working):
+    assert overdue.email_overdue() == 0
+    assert mail.outbox == []
