@@ -22,6 +22,8 @@ COPY static static
 RUN SECRET_KEY=collectstatic-only DATABASE_URL=postgres://unused/unused REDIS_URL=redis://unused:6379/0 \
     python manage.py collectstatic --no-input
 
+# var/ holds the local collections and the demo store's received inversions.
+RUN mkdir -p var/collections && chown -R level2 var
 USER level2
 EXPOSE 8000
 CMD ["gunicorn", "level2.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
