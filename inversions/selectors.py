@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -29,6 +29,16 @@ class TransferView:
     def percent(self) -> int | None:
         total = self.transfer.files_total
         return round(100 * self.transfer.files_done / total) if total else None
+
+    @property
+    def bytes_per_second(self) -> float | None:
+        """The mean rate so far (to the last poll, or to the end)."""
+        transfer = self.transfer
+        until = transfer.completed_at or transfer.polled_at
+        if not (transfer.submitted_at and until and transfer.bytes_done):
+            return None
+        seconds = (until - transfer.submitted_at).total_seconds()
+        return transfer.bytes_done / seconds if seconds > 0 else None
 
 
 @dataclass(frozen=True)
@@ -141,8 +151,3 @@ def work_queue(*, now: datetime | None = None) -> list[QueueRow]:
         )
         for inversion in inversions
     ]
-
-
-def since_text(delta: timedelta) -> str:
-    days = delta.total_seconds() / 86400
-    return f"{days:.1f} days" if days >= 1 else f"{delta.total_seconds() / 3600:.1f} hours"

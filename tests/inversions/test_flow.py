@@ -76,6 +76,7 @@ def test_an_op_goes_from_work_on_this_next_to_published(
     assert loaded is not None
     page = client.get(detail).content.decode()
     assert "Quicklook" in page and "dkist.load_dataset" in page
+    assert "B/s)" in page  # each transfer's mean rate
 
     client.force_login(publisher)
     with django_capture_on_commit_callbacks(execute=True):
