@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,16 +50,30 @@ def inventory(
     }
 
 
-def read_headers(out_dir: Path, file_names: Sequence[str]) -> list[list[fits.Header]]:
-    """Every HDU header of every file: [file][hdu]."""
+HeaderValues = Mapping[str, Any]  # keyword -> value of its first card, as `fits.Header.get` gives
+
+
+def read_headers(out_dir: Path, file_names: Sequence[str]) -> list[list[HeaderValues]]:
+    """The keyword values of every HDU header of every file: [file][hdu].
+
+    Plain dicts, not `fits.Header`s: a few KB per header rather than a card object per keyword, so
+    that holding every file's headers stays small as the frame count grows."""
     headers = []
     for name in file_names:
         with fits.open(out_dir / name) as hdul:
-            headers.append([hdu.header.copy() for hdu in hdul])
+            headers.append([_values(hdu.header) for hdu in hdul])
     return headers
 
 
-def headers_table(headers: Sequence[fits.Header]) -> Table:
+def _values(header: fits.Header) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for card in header.cards:
+        if card.keyword not in SKIPPED_HEADER_KEYS and card.keyword not in values:
+            values[card.keyword] = card.value
+    return values
+
+
+def headers_table(headers: Sequence[HeaderValues]) -> Table:
     """One row per header; each column typed by its values (bool, int, float or str)."""
     keys = list(dict.fromkeys(key for header in headers for key in header if key not in SKIPPED_HEADER_KEYS))
     table = Table()
@@ -88,7 +102,7 @@ def build_inversion(
     *,
     out_dir: Path,
     file_names: Sequence[str],
-    headers: list[list[fits.Header]],
+    headers: list[list[HeaderValues]],
     results: Results,
     l1: L1Coordinates,
     meta_inventory: dict[str, Any],
@@ -141,7 +155,7 @@ def write_asdf(inversion: Inversion, path: Path) -> int:
             resources.as_file(schema) as schema_path,
             asdf.AsdfFile({"inversion": inversion}, custom_schema=schema_path) as file,
         ):
-            file.validate()
+            # write_to validates against the custom schema itself: no separate validate() pass.
             file.write_to(temporary, all_array_compression="zlib")
         os.replace(temporary, path)
     finally:
