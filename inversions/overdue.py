@@ -45,7 +45,7 @@ def overdue_filter(*, now: datetime) -> Q:
     return reduce(
         or_,
         (
-            Q(state=state, current_event__created_at__lt=now - timedelta(days=days))
+            Q(state=state, state_since__lt=now - timedelta(days=days))
             for state, days in settings.LEVEL2_EXPECTED_DAYS.items()
         ),
     )
@@ -57,7 +57,7 @@ def overdue_programs(*, now: datetime | None = None) -> list[OverdueProgram]:
     programs = list(
         ObservingProgram.objects.filter(overdue_filter(now=now))
         .select_related("current_event")
-        .order_by("current_event__created_at")
+        .order_by("state_since")
     )
     owners = {
         inversion.program_id: inversion.owner
@@ -69,7 +69,7 @@ def overdue_programs(*, now: datetime | None = None) -> list[OverdueProgram]:
         OverdueProgram(
             program_id=program.pk,
             state=program.state,
-            since=program.current_event.created_at,
+            since=program.state_since,
             expected_days=expected_days(program.state),
             owner=owners[program.pk].get_username() if program.pk in owners else "",
             owner_email=owners[program.pk].email if program.pk in owners else "",

@@ -84,7 +84,6 @@ def _generation(inversion: Inversion, now: datetime) -> GenerationView:
 def work_panel(*, program: ObservingProgram, user, now: datetime | None = None) -> WorkPanel:
     """The OP's attempt (the open one, else the latest), its transfers, the user's buttons."""
     now = now or timezone.now()
-    event = program.current_event
     state = program.state
     inversion = (
         Inversion.objects.filter(program=program)
@@ -101,7 +100,7 @@ def work_panel(*, program: ObservingProgram, user, now: datetime | None = None) 
         if inversion
         else []
     )
-    since = event.created_at if event else None
+    since = program.state_since
     overdue_days = None
     if since and overdue.is_overdue(state=state, since=since, now=now):
         overdue_days = overdue.expected_days(state)
@@ -144,9 +143,9 @@ def work_queue(*, now: datetime | None = None) -> list[QueueRow]:
         QueueRow(
             inversion=inversion,
             state=inversion.program.state,
-            since=inversion.program.current_event.created_at,
+            since=inversion.program.state_since,
             overdue=overdue.is_overdue(
-                state=inversion.program.state, since=inversion.program.current_event.created_at, now=now
+                state=inversion.program.state, since=inversion.program.state_since, now=now
             ),
         )
         for inversion in inversions

@@ -195,6 +195,15 @@ LEVEL2_LINE_SLACK_NM = env_float("LEVEL2_LINE_SLACK_NM", 0.5)
 LEVEL2_REQUIRED_STOKES = env_str("LEVEL2_REQUIRED_STOKES", "IQUV")
 LEVEL2_INVERTIBLE_INSTRUMENTS = env_list("LEVEL2_INVERTIBLE_INSTRUMENTS", ["VISP"])
 # name, ion, wavelength (nm): the required lines, then the reported optional ones.
+# The ranking of invertible OPs (ops.scoring, docs/ranking.md): each term's weight, and the store
+# values mapped to 0 ("poor") and 1 ("good"), linearly between them.
+LEVEL2_SCORE_TERMS = {
+    "ao": {"weight": 3.0, "poor": 0.75, "good": 1.0},
+    "r0": {"weight": 3.0, "poor": 0.03, "good": 0.15},
+    "polarimetric": {"weight": 2.0, "poor": 0.9, "good": 1.0},
+    "health": {"weight": 1.0, "poor": 0.75, "good": 1.0},
+    "on_disk_margin": {"weight": 1.0, "poor": 0.0, "good": 0.5},
+}
 LEVEL2_REQUIRED_LINES = [("fe_i_630", "Fe I", 630.2)]
 LEVEL2_OPTIONAL_LINES = [("ca_ii_854", "Ca II", 854.2), ("ca_ii_849", "Ca II", 849.8)]
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from ops.scoring import LABELS as SCORE_LABELS
 from ops.states import ActorKind, State
 
 _KEY_NUMBERS = re.compile(r"^[a-z]+_(\d+)_(\d+)$")
@@ -74,9 +75,24 @@ class ObservingProgram(models.Model):
         "ProgramEvent", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
     )
     state = models.CharField(max_length=16, choices=State, blank=True, editable=False)
+    # When the OP entered its state (information events keep it), kept by the same trigger.
+    state_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # The ranking (ops.scoring) of its best invertible IP, set by the qualification; None when
+    # no IP is invertible. ``score_parts``: that IP's id and each term, for the page's hover.
+    score = models.FloatField(null=True, blank=True)
+    score_parts = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [
+            # Candidates, best first, ties to the oldest (ops.selectors.CANDIDATE_ORDER).
+            models.Index(
+                "state",
+                models.F("score").desc(nulls_last=True),
+                "first_seen_at",
+                "id",
+                name="op_state_score_idx",
+            ),
+            models.Index(fields=["state", "state_since"], name="op_state_since_idx"),
             models.Index(fields=["newest_dataset_created_at"], name="op_newest_created_idx"),
             models.Index(fields=["-first_seen_at", "id"], name="op_list_order_idx"),
             models.Index(fields=["state", "-first_seen_at", "id"], name="op_state_list_idx"),
@@ -84,6 +100,17 @@ class ObservingProgram(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    def score_explained(self) -> str:
+        """The score's terms in words, for the hover on every page that shows a score."""
+        if self.score is None or not self.score_parts:
+            return "No score: no instrument program is invertible."
+        terms = "; ".join(
+            f"{SCORE_LABELS.get(name, name)} {part['value']:g} → {100 * part['scaled']:.0f}"
+            f" (weight {part['weight']:g})"
+            for name, part in self.score_parts["parts"].items()
+        )
+        return f"{self.score:g} of 100 from {self.score_parts['instrument_program_id']}: {terms}"
 
     def settles_at(self) -> datetime | None:
         if self.newest_dataset_created_at is None:

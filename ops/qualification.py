@@ -22,6 +22,7 @@ from ops import selectors
 from ops.history import Actor, EventRequest, record_events
 from ops.models import Dataset, ObservingProgram, ProgramEvent
 from ops.qualify import DatasetValues, Thresholds, qualify_program, summarise
+from ops.scoring import Term, program_score, terms_from_settings
 from ops.states import WORK_STARTED_STATES, ActorKind, State
 
 log = logging.getLogger(__name__)
@@ -71,14 +72,20 @@ def qualify_programs(
         ids = sorted(set(program_ids))
     summary = QualificationSummary()
     thresholds = Thresholds.from_settings()
+    terms = terms_from_settings()
     for chunk in batched(ids, chunk_size):
-        _qualify_chunk(program_ids=chunk, now=now, thresholds=thresholds, summary=summary)
+        _qualify_chunk(program_ids=chunk, now=now, thresholds=thresholds, terms=terms, summary=summary)
     log.info("qualification: %s", summary)
     return summary
 
 
 def _qualify_chunk(
-    *, program_ids: Collection[str], now: datetime, thresholds: Thresholds, summary: QualificationSummary
+    *,
+    program_ids: Collection[str],
+    now: datetime,
+    thresholds: Thresholds,
+    terms: dict[str, Term],
+    summary: QualificationSummary,
 ) -> None:
     with transaction.atomic():
         # Lock first, then read the states: nobody moves these OPs until the events are in,
@@ -91,6 +98,7 @@ def _qualify_chunk(
         )
         summary.considered += len(programs)
         settled: dict[str, State] = {}
+        by_id = {program.pk: program for program in programs}
         for program in programs:
             current = current_events.get(program.current_event_id)
             if current is None or current.to_state not in QUALIFIABLE_STATES:
@@ -104,8 +112,14 @@ def _qualify_chunk(
         datasets = _datasets_by_program(program_ids=settled.keys())
         previous_reports = selectors.latest_reports(program_ids=settled.keys())
         requests = []
+        rescored = []
         for program_id, state in settled.items():
             report = qualify_program(datasets.get(program_id, []), thresholds=thresholds)
+            score = program_score(report=report, datasets=datasets.get(program_id, []), terms=terms)
+            program = by_id[program_id]
+            if program.score_parts != score:
+                program.score, program.score_parts = (score["score"] if score else None), score
+                rescored.append(program)
             request = _event_request(
                 program_id=program_id, state=state, report=report, previous=previous_reports.get(program_id)
             )
@@ -121,6 +135,7 @@ def _qualify_chunk(
                 summary.invertible += 1
             else:
                 summary.not_invertible += 1
+        ObservingProgram.objects.bulk_update(rescored, ["score", "score_parts"])
         record_events(requests=requests, actor=Actor(ActorKind.QUALIFIER))
 
 

@@ -54,6 +54,9 @@ class DatasetValues:
     health_good: int | None = None
     gos_open: int | None = None
     ao_locked: int | None = None
+    # Not read by the rules: the ranking (ops.scoring) uses them. min/p25/med/p75/max blocks.
+    fried_parameter: dict[str, Any] | None = None
+    polarimetric_accuracy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

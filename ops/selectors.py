@@ -146,9 +146,7 @@ def program_export(
                 "proposal_id": program.proposal_id,
                 "experiment_id": program.experiment_id,
                 "state": program.current_event.to_state if program.current_event_id else None,
-                "state_since": program.current_event.created_at.isoformat()
-                if program.current_event_id
-                else None,
+                "state_since": program.state_since.isoformat() if program.state_since else None,
                 "settles_at": settles_at.isoformat() if settles_at else None,
                 "dataset_count": sum(len(dataset_ids[ip_id]) for ip_id, _ in instrument_programs[program.pk]),
                 "invertible": verdict.get("invertible"),

@@ -3,8 +3,9 @@
 import pytest
 from django.db import connection
 
+from ops.history import Actor, record_event
 from ops.models import ObservingProgram
-from ops.states import State
+from ops.states import ActorKind, State
 from tests.factories import ObservingProgramFactory, program_in_state
 
 pytestmark = pytest.mark.django_db
@@ -47,4 +48,29 @@ def test_saving_an_op_keeps_its_state():
 def test_a_new_op_starts_without_a_state_whatever_the_insert_says():
     program = ObservingProgramFactory(state=State.WORKING)
     program.refresh_from_db()
-    assert (program.state, program.current_event) == ("", None)
+    assert (program.state, program.current_event, program.state_since) == ("", None, None)
+
+
+def test_state_since_is_when_the_op_entered_its_state_information_events_keep_it():
+    program = program_in_state(State.WORKING)
+    entered = program.current_event.created_at
+    assert program.state_since == entered
+    record_event(
+        program_id=program.pk, to_state=State.WORKING, actor=Actor(ActorKind.INVERTER), details={"note": "n"}
+    )
+    program.refresh_from_db()
+    assert program.current_event.created_at > entered
+    assert program.state_since == entered
+    record_event(program_id=program.pk, to_state=State.INVERTED, actor=Actor(ActorKind.INVERTER))
+    program.refresh_from_db()
+    assert program.state_since == program.current_event.created_at > entered
+
+
+def test_direct_sql_cannot_change_state_since():
+    program = program_in_state(State.INVERTIBLE)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ops_observingprogram SET state_since = now() - interval '1 year' WHERE id = %s",
+            [program.pk],
+        )
+    assert ObservingProgram.objects.get(pk=program.pk).state_since == program.state_since

@@ -29,7 +29,10 @@ pytestmark = pytest.mark.django_db
 CREATED = dt.datetime(2025, 4, 2, 22, 24, tzinfo=dt.UTC)
 SETTLED = CREATED + dt.timedelta(days=7)
 LATER = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
-SAMPLE = Path("/work/shared/metadata-store/dataset_inventories_pid_3_54.json")
+# ../shared beside the project root, when this checkout has it.
+SAMPLE = (
+    Path(__file__).resolve().parents[3] / "shared" / "metadata-store" / "dataset_inventories_pid_3_54.json"
+)
 
 
 def op_with_datasets(state=State.DISCOVERED, *, ips=(("VISP", {}),), created=CREATED):
@@ -326,3 +329,21 @@ def test_verdicts_on_the_pid_3_54_sample():
     assert summary.considered == len(programs) == summary.verdict_events
     assert reported_ips == set(ips)
     assert sum(len(ip.datasets.all()) for ip in ips.values()) == len(records)
+
+
+@time_machine.travel(LATER, tick=False)
+def test_the_qualification_scores_invertible_ops_and_clears_the_score_when_none_is_left():
+    program = op_with_datasets(
+        ips=(("VISP", {"fried_parameter": {"med": 0.09}}), ("VISP", {"stokes_parameters": "I"}))
+    )
+    qualify_programs(program_ids=[program.pk])
+    program.refresh_from_db()
+    invertible_ip = program.instrument_programs.filter(datasets__stokes_parameters="IQUV").distinct().get().pk
+    assert program.score_parts["instrument_program_id"] == invertible_ip
+    assert set(program.score_parts["parts"]) == {"ao", "health", "r0", "on_disk_margin"}
+    assert 0 < program.score < 100
+
+    Dataset.objects.filter(program=program).update(stokes_parameters="I")
+    qualify_programs(program_ids=[program.pk])
+    program.refresh_from_db()
+    assert (program.score, program.score_parts) == (None, None)
