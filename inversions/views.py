@@ -201,3 +201,17 @@ def quicklook(request, program_id: str, name: str):
     if not content_type.startswith("image/"):
         return HttpResponseBadRequest("Not an image.")
     return FileResponse(path.open("rb"), content_type=content_type)
+
+
+@login_required
+@require_GET
+def board(request):
+    """The lead's work board (issue 8)."""
+    return render(request, "inversions/board.html", {})
+
+
+@login_required
+@require_GET
+def charts(request):
+    """How the pipeline flows over time (issue 8)."""
+    return render(request, "inversions/charts.html", {})

@@ -1,13 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from inversions import views as inversions_views
 from inversions.api import api
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="ops:program-list", permanent=False)),
+    # The lead's work board: where the day starts.
+    path("", inversions_views.board, name="board"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/globus/", include("inversions.globus_urls")),

@@ -42,6 +42,19 @@ def program_list(request):
     return render(request, template, context)
 
 
+@login_required
+@require_GET
+def proposal_list(request):
+    # Filled in by the proposals work (issue 8).
+    return render(request, "ops/proposal_list.html", {})
+
+
+@login_required
+@require_GET
+def proposal_detail(request, proposal_id: str):
+    return render(request, "ops/proposal_detail.html", {"proposal_id": proposal_id})
+
+
 SCANS_PER_PAGE = 50
 SCAN_ERRORS_PER_PAGE = 100
 
