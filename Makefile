@@ -46,7 +46,7 @@ bench-scan: install
 	$(BIN)/python -m bench.scan
 
 bench-pages: install
-	$(BIN)/python -m bench.program_list
+	$(BIN)/python -m bench.pages
 
 bench-products: install
 	$(BIN)/python -m bench.products
