@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from inversions import roles
 from inversions.models import Inversion
-from ops.history import Actor, TransitionError, record_event
+from ops.history import Actor, TransitionError, record_event, state_before
 from ops.models import Dataset, ObservingProgram, ProgramEvent
 from ops.states import RETRY_STATE_AFTER_FAILED_STEP, ActorKind, State
 
@@ -172,7 +172,7 @@ def retry(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
         current = program.current_event
         if current is None or current.to_state != State.ERROR:
             raise TransitionError(f"{program_id} is not in error: there is nothing to retry.")
-        failed_step = State(current.from_state)
+        failed_step = State(state_before(current))
         back_to = RETRY_STATE_AFTER_FAILED_STEP[failed_step]
         if failed_step == State.PUBLISHING:
             _require(roles.is_publisher(user), "Only publishers may retry a publication.")
@@ -299,7 +299,7 @@ def restore(*, program_id: str, user: AbstractBaseUser, reason: str = "") -> Pro
         details = {"reason": reason.strip()} if reason.strip() else {}
         return record_event(
             program_id=program_id,
-            to_state=State(current.from_state),
+            to_state=State(state_before(current)),
             actor=_user_actor(user, ActorKind.STAFF),
             details=details,
             expected_state=State.ARCHIVED,

@@ -41,6 +41,21 @@ def _describe(event: ProgramEvent) -> str:
     return f"{event.to_state} since {event.created_at:%Y-%m-%d %H:%M} UTC by {event.actor_label}"
 
 
+def state_before(current: ProgramEvent) -> str:
+    """The state the OP left to enter its current one: information events (a note on an OP in
+    error, say) repeat the current state, so they are skipped (one query, only then)."""
+    if current.from_state != current.to_state:
+        return current.from_state
+    entered = (
+        ProgramEvent.objects.filter(program_id=current.program_id, to_state=current.to_state, id__lt=current.id)
+        .exclude(from_state=current.to_state)
+        .order_by("-id")
+        .values_list("from_state", flat=True)
+        .first()
+    )
+    return entered or ""
+
+
 def _check(current: ProgramEvent | None, target: State, actor: Actor) -> None:
     source = State(current.to_state) if current else None
     if source == target:
@@ -52,11 +67,12 @@ def _check(current: ProgramEvent | None, target: State, actor: Actor) -> None:
         allowed = ", ".join(sorted(rule.by))
         raise TransitionError(f"Only {allowed} may move a program from {source} to {target}.")
     if source == State.ERROR and current is not None:
-        retry = RETRY_STATE_AFTER_FAILED_STEP.get(State(current.from_state))
+        failed_step = state_before(current)
+        retry = RETRY_STATE_AFTER_FAILED_STEP.get(State(failed_step))
         if target != retry:
-            raise TransitionError(f"A failed {current.from_state} step is retried from {retry}.")
-    if source == State.ARCHIVED and current is not None and target != current.from_state:
-        raise TransitionError(f"An archived program goes back to {current.from_state} only.")
+            raise TransitionError(f"A failed {failed_step} step is retried from {retry}.")
+    if source == State.ARCHIVED and current is not None and target != (before := state_before(current)):
+        raise TransitionError(f"An archived program goes back to {before} only.")
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,23 @@ def test_a_failed_publication_is_retried_by_a_publisher_and_publishes_again(inve
     assert event.to_state == State.PUBLISHING
 
 
+def test_retry_after_a_note_still_knows_the_failed_step(inverter):
+    program = queued(inverter)
+    move(program, State.PREPROCESSING, State.ERROR)
+    services.add_note(program_id=program.pk, user=inverter, text="checked the collection")
+    event = services.retry(program_id=program.pk, user=inverter)
+    assert (event.from_state, event.to_state) == ("error", "queued")
+
+
+def test_restore_after_a_note_goes_back_to_the_state_archived_from(inverter):
+    staff = UserFactory(is_staff=True)
+    program = queued(inverter)
+    services.archive(program_id=program.pk, user=staff, reason="duplicate of another OP")
+    services.add_note(program_id=program.pk, user=staff, text="kept for later")
+    event = services.restore(program_id=program.pk, user=staff)
+    assert (event.from_state, event.to_state) == ("archived", "queued")
+
+
 def test_retry_needs_an_error(inverter):
     program = queued(inverter)
     with pytest.raises(TransitionError, match="not in error"):
