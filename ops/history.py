@@ -47,7 +47,9 @@ def state_before(current: ProgramEvent) -> str:
     if current.from_state != current.to_state:
         return current.from_state
     entered = (
-        ProgramEvent.objects.filter(program_id=current.program_id, to_state=current.to_state, id__lt=current.id)
+        ProgramEvent.objects.filter(
+            program_id=current.program_id, to_state=current.to_state, id__lt=current.id
+        )
         .exclude(from_state=current.to_state)
         .order_by("-id")
         .values_list("from_state", flat=True)
