@@ -127,7 +127,12 @@ class InstrumentProgram(models.Model):
     instrument = models.CharField(max_length=32)
 
     class Meta:
-        indexes = [models.Index(fields=["program"], name="ip_program_idx")]
+        indexes = [
+            models.Index(fields=["program"], name="ip_program_idx"),
+            # The programs table's instrument filter and its list of instruments (a loose index
+            # scan, ops.selectors.instrument_names). IPs are inserted once and never updated.
+            models.Index(fields=["instrument", "program"], name="ip_instrument_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.instrument})"

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Exists, JSONField, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, JSONField, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent, Scan, ScanError
+from ops.models import (
+    Dataset,
+    Experiment,
+    InstrumentProgram,
+    ObservingProgram,
+    ProgramEvent,
+    Proposal,
+    Scan,
+    ScanError,
+)
+from ops.plots import BoxPlot, box_plot
+from ops.qualify import INSTRUMENT, Thresholds, rule_order
+from ops.states import State
 
 
 def programs_with_state() -> QuerySet[ObservingProgram]:
@@ -22,27 +35,108 @@ def programs_with_state() -> QuerySet[ObservingProgram]:
     return ObservingProgram.objects.select_related("current_event", "proposal", "experiment")
 
 
-def program_page(*, state: str = "", search: str = "", page_number: Any = 1, per_page: int = 50) -> Page:
-    """One page of the programs list, newest first, with each OP's state and current event.
+# The programs table's orders, by the ``sort`` URL parameter ("-" reverses an order). Each ends
+# in a unique column so that pages never overlap; OPs without a state or score go last either way.
+PROGRAM_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "newest": ("newest first", ("-first_seen_at", "id")),
+    "state_age": ("longest in its state", (F("state_since").asc(nulls_last=True), "id")),
+    "-state_age": ("newest in its state", (F("state_since").desc(nulls_last=True), "id")),
+    "datasets": ("most datasets", ("-dataset_count", "-first_seen_at", "id")),
+    "-datasets": ("fewest datasets", ("dataset_count", "-first_seen_at", "id")),
+    # The board's order (op_state_score_idx): ties go to the OP seen first.
+    "score": ("best score", (F("score").desc(nulls_last=True), "first_seen_at", "id")),
+}
+DEFAULT_PROGRAM_SORT = "newest"
 
-    The page's ids come from the index alone; only those OPs are joined to their events,
-    proposals and experiments, so a page deep in 20,000 OPs costs what the first one does.
+
+def _filter_programs(
+    programs: QuerySet[ObservingProgram], *, instrument: str = "", proposal: str = "", search: str = ""
+) -> QuerySet[ObservingProgram]:
+    if instrument:
+        programs = programs.filter(
+            Exists(InstrumentProgram.objects.filter(program_id=OuterRef("pk"), instrument=instrument))
+        )
+    if proposal:
+        programs = programs.filter(proposal_id=proposal)
+    if search:
+        # Proposal and experiment ids are matched in their own (small) tables, so that each OP
+        # row costs one pattern match and two hash look-ups rather than three pattern matches.
+        programs = programs.filter(
+            Q(id__icontains=search)
+            | Q(proposal__in=Proposal.objects.filter(id__icontains=search))
+            | Q(experiment__in=Experiment.objects.filter(id__icontains=search))
+        )
+    return programs
+
+
+def program_page(
+    *,
+    state: str = "",
+    instrument: str = "",
+    proposal: str = "",
+    search: str = "",
+    sort: str = DEFAULT_PROGRAM_SORT,
+    page_number: Any = 1,
+    per_page: int = 50,
+    count: int | None = None,
+) -> Page:
+    """One page of the programs list in the order ``sort`` (a PROGRAM_SORTS key), with each OP's
+    state, current event and ``instruments`` (sorted names). ``count``, the number of OPs the
+    filters keep, spares the COUNT query when the caller has it (the state tabs count them).
+
+    The page's ids come from a query of ids and sort keys only (an index for the default
+    order and for score or state age within a state); only those OPs are joined to their
+    events, proposals, experiments and instruments, so a page deep in 20,000 OPs costs about
+    what the first one does.
     """
-    ids = ObservingProgram.objects.order_by("-first_seen_at", "id")
+    ids = _filter_programs(
+        ObservingProgram.objects.all(), instrument=instrument, proposal=proposal, search=search
+    ).order_by(*PROGRAM_SORTS[sort][1])
     if state:
         ids = ids.filter(state=state)
-    if search:
-        ids = ids.filter(id__icontains=search)
-    page = Paginator(ids.values_list("pk", flat=True), per_page).get_page(page_number)
-    programs = programs_with_state().in_bulk(list(page.object_list))
+    paginator = Paginator(ids.values_list("pk", flat=True), per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: once set, it is not queried
+    page = paginator.get_page(page_number)
+    instruments = ArraySubquery(
+        InstrumentProgram.objects.filter(program_id=OuterRef("pk"))
+        .order_by("instrument")
+        .values("instrument")
+        .distinct()
+    )
+    programs = programs_with_state().annotate(instruments=instruments).in_bulk(list(page.object_list))
     page.object_list = [programs[pk] for pk in page.object_list]
     return page
 
 
-def state_counts() -> dict[str, int]:
-    """How many OPs are in each state, in one grouped query."""
-    rows = ObservingProgram.objects.values("state").annotate(n=Count("pk")).order_by()
+def state_counts(*, instrument: str = "", proposal: str = "", search: str = "") -> dict[str, int]:
+    """How many OPs (of those the other filters keep) are in each state, in one grouped query."""
+    programs = _filter_programs(
+        ObservingProgram.objects.all(), instrument=instrument, proposal=proposal, search=search
+    )
+    rows = programs.values("state").annotate(n=Count("pk")).order_by()
     return {row["state"]: row["n"] for row in rows}
+
+
+# A loose index scan (ip_instrument_idx): one index probe per instrument, where DISTINCT would
+# read every IP.
+_INSTRUMENT_NAMES = """
+    WITH RECURSIVE names (instrument) AS (
+        (SELECT instrument FROM ops_instrumentprogram ORDER BY instrument LIMIT 1)
+        UNION ALL
+        SELECT (SELECT ip.instrument FROM ops_instrumentprogram AS ip
+                WHERE ip.instrument > names.instrument ORDER BY ip.instrument LIMIT 1)
+        FROM names WHERE names.instrument IS NOT NULL
+    )
+    SELECT instrument FROM names WHERE instrument IS NOT NULL
+"""
+
+
+def instrument_names() -> list[str]:
+    """Every instrument that some IP has, sorted (a handful of names), in one cheap query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INSTRUMENT_NAMES)
+        return [name for (name,) in cursor.fetchall()]
 
 
 # --- qualification reports (written by ops.qualification) -------------------------------------
@@ -188,6 +282,9 @@ class ProgramDetail:
     history: list[HistoryEntry]
     report: dict[str, Any] | None
     report_event: ProgramEvent | None
+    matrix: RuleMatrix
+    r0_plot: BoxPlot
+    light_plot: BoxPlot
 
 
 def _verdict_label(invertible: bool | None) -> str | None:
@@ -251,6 +348,165 @@ def _report_for_page(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class MatrixColumn:
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    """One rule for one dataset (or one IP): its mark, a short value, measured vs threshold."""
+
+    passed: bool | None  # None: the latest report has no result for it
+    shown: str
+    tip: str
+
+
+@dataclass(frozen=True)
+class MatrixDatasetRow:
+    dataset: Dataset
+    cells: list[MatrixCell]  # one per per-dataset column
+    # One per IP-level column: whether this dataset is where the IP's line was seen.
+    shows_line: list[bool]
+
+
+@dataclass(frozen=True)
+class MatrixGroup:
+    """An IP's header row (its verdict and IP-level rules) and its datasets' rows."""
+
+    id: str
+    instrument: str
+    supported: bool
+    invertible: bool | None  # None: not in the latest report
+    failed_rules: list[str]
+    instrument_message: str
+    line_cells: list[MatrixCell]  # one per IP-level column
+    optional_lines: list[dict[str, Any]]
+    rows: list[MatrixDatasetRow]
+
+
+@dataclass(frozen=True)
+class RuleMatrix:
+    dataset_columns: list[MatrixColumn]
+    ip_columns: list[MatrixColumn]
+    groups: list[MatrixGroup]
+
+    @property
+    def rule_column_count(self) -> int:
+        return len(self.dataset_columns) + len(self.ip_columns)
+
+
+_RULE_LABELS = {"on_disk": "On disk", "stokes": "Stokes", "health": "Health", "gos": "GOS", "ao": "AO"}
+# What the on-disk rule measures and compares against, in the hover text.
+_VALUE_NAMES = {"on_disk": ("farthest corner", "solar radius")}
+_NOT_QUALIFIED = "not in the latest qualification report"
+
+
+def _rule_cell(rule: dict[str, Any], label: str) -> MatrixCell:
+    name, measured, threshold = rule["name"], rule["measured"], rule["threshold"]
+    outcome = "passes" if rule["passed"] else "fails"
+    if measured is None:
+        tip = f"{label} {outcome}: {rule['message']}"
+    else:
+        measured_name, threshold_name = _VALUE_NAMES.get(name, ("measured", "threshold"))
+        tip = (
+            f"{label} {outcome}: {measured_name} {rule['measured_text']},"
+            f" {threshold_name} {rule['threshold_text']}"
+        )
+    if name == "on_disk" and isinstance(measured, int | float) and isinstance(threshold, int | float):
+        shown = f"{measured:.0f} / {threshold:.0f}″"
+    elif rule["dataset_id"] is None:
+        shown = ""  # IP-level rules (lines): the mark says it, the hover says which dataset
+    else:
+        shown = rule["measured_text"] if measured is not None else "—"
+    return MatrixCell(rule["passed"], shown, tip)
+
+
+def _unqualified_cell(name: str, dataset: Dataset | None) -> MatrixCell:
+    """A cell without a verdict; the dataset's own counts still show what it holds."""
+    shown = ""
+    if dataset is not None:
+        if name == "stokes":
+            shown = dataset.stokes_parameters or "—"
+        elif name in _FRACTION_RULES and dataset.frame_count:
+            counts = {"health": dataset.health_good, "gos": dataset.gos_open, "ao": dataset.ao_locked}
+            shown = rule_value_text(name, counts[name] / dataset.frame_count)
+        else:
+            shown = "—"
+    return MatrixCell(None, shown, _NOT_QUALIFIED)
+
+
+def rule_matrix(
+    *, report: dict[str, Any] | None, datasets: Sequence[Dataset], thresholds: Thresholds
+) -> RuleMatrix:
+    """The page's report (``_report_for_page``) as rows of datasets grouped by IP, one column
+    per rule. Rows come from the datasets as they are now, so one that arrived after the
+    report shows without marks; an IP's rules without a dataset (the lines) go on its row."""
+    report_ips = {ip["id"]: ip for ip in (report or {}).get("instrument_programs", [])}
+    line_labels = {line.name: f"{line.ion} {line.wavelength_nm:g}" for line in thresholds.lines}
+    report_rules = [rule for ip in report_ips.values() for rule in ip["rules"]]
+    # A report written under other settings may name rules the current ones do not.
+    names = [
+        name
+        for name in dict.fromkeys([*rule_order(thresholds), *(rule["name"] for rule in report_rules)])
+        if name != INSTRUMENT
+    ]
+    per_dataset = set(_RULE_LABELS) | {rule["name"] for rule in report_rules if rule["dataset_id"]}
+    dataset_columns = [
+        MatrixColumn(name, _RULE_LABELS.get(name, name)) for name in names if name in per_dataset
+    ]
+    ip_columns = [
+        MatrixColumn(name, line_labels.get(name, name)) for name in names if name not in per_dataset
+    ]
+
+    by_ip: dict[str, list[Dataset]] = defaultdict(list)
+    for dataset in datasets:
+        by_ip[dataset.instrument_program_id].append(dataset)
+    groups = []
+    for ip_id in sorted(set(by_ip) | set(report_ips)):
+        ip = report_ips.get(ip_id)
+        ip_datasets = by_ip.get(ip_id, [])
+        instrument = ip["instrument"] if ip else ip_datasets[0].instrument_name
+        rules = {(rule["dataset_id"], rule["name"]): rule for rule in ip["rules"]} if ip else {}
+        instrument_rule = rules.get((None, INSTRUMENT))
+        seen_in = {line["name"]: set(line["dataset_ids"]) for line in ip["lines"]} if ip else {}
+        rows = [
+            MatrixDatasetRow(
+                dataset=dataset,
+                cells=[
+                    _rule_cell(rule, column.label)
+                    if (rule := rules.get((dataset.id, column.name)))
+                    else _unqualified_cell(column.name, dataset)
+                    for column in dataset_columns
+                ],
+                shows_line=[dataset.id in seen_in.get(column.name, ()) for column in ip_columns],
+            )
+            for dataset in ip_datasets
+        ]
+        groups.append(
+            MatrixGroup(
+                id=ip_id,
+                instrument=instrument,
+                supported=instrument_rule["passed"]
+                if instrument_rule
+                else instrument.upper() in thresholds.invertible_instruments,
+                invertible=ip["invertible"] if ip else None,
+                failed_rules=ip["failed_rules"] if ip else [],
+                instrument_message=instrument_rule["message"] if instrument_rule else "",
+                line_cells=[
+                    _rule_cell(rule, column.label)
+                    if (rule := rules.get((None, column.name)))
+                    else _unqualified_cell(column.name, None)
+                    for column in ip_columns
+                ],
+                optional_lines=[line for line in ip["lines"] if not line["required"]] if ip else [],
+                rows=rows,
+            )
+        )
+    return RuleMatrix(dataset_columns, ip_columns, groups)
+
+
 def program_detail(*, program_id: str, now: datetime) -> ProgramDetail:
     """Everything the program page shows, in three queries; ObservingProgram.DoesNotExist if none."""
     program = programs_with_state().select_related("current_event__actor_user").get(pk=program_id)
@@ -268,14 +524,28 @@ def program_detail(*, program_id: str, now: datetime) -> ProgramDetail:
         for event in events
     ]
     settles_at = program.settles_at()
+    datasets = list(program.datasets.defer("raw").order_by("instrument_program_id", "id"))
+    report = _report_for_page(report_event.details["report"]) if report_event else None
     return ProgramDetail(
         program=program,
         settles_at=settles_at,
         settling=settles_at is not None and settles_at > now,
-        datasets=list(program.datasets.defer("raw").order_by("instrument_program_id", "id")),
+        datasets=datasets,
         history=history,
-        report=_report_for_page(report_event.details["report"]) if report_event else None,
+        report=report,
         report_event=report_event,
+        matrix=rule_matrix(report=report, datasets=datasets, thresholds=Thresholds.from_settings()),
+        r0_plot=box_plot(
+            title="Fried parameter r0",
+            unit="cm",
+            series=[(dataset.id, dataset.fried_parameter) for dataset in datasets],
+            factor=100,  # the store gives metres; seeing reads in centimetres
+        ),
+        light_plot=box_plot(
+            title="Light level",
+            unit="LIGHTLVL, as the store gives it",
+            series=[(dataset.id, dataset.light_level) for dataset in datasets],
+        ),
     )
 
 
@@ -313,3 +583,76 @@ def scan_detail(*, scan_id: int) -> Scan:
 
 def scan_errors(*, scan: Scan) -> QuerySet[ScanError]:
     return scan.errors.order_by("id")
+
+
+# --- proposals -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProposalSummary:
+    """A proposal with what its OPs add up to."""
+
+    proposal: Proposal
+    experiments: list[Experiment]
+    # (state, label, OPs) in the order of the states, for the states that some OP is in.
+    state_counts: list[tuple[str, str, int]]
+    program_count: int
+    instruments: list[str]
+
+
+def proposal_summaries(proposals: Sequence[Proposal]) -> list[ProposalSummary]:
+    """Each proposal with its experiments, its OPs per state and its instruments, in three
+    queries whatever the number of proposals."""
+    ids = [proposal.pk for proposal in proposals]
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    experiment_ids: dict[str, set[str]] = defaultdict(set)
+    for proposal_id, experiment_id, state, count in (
+        ObservingProgram.objects.filter(proposal_id__in=ids)
+        .values_list("proposal_id", "experiment_id", "state")
+        .annotate(count=Count("pk"))
+        .order_by()
+    ):
+        counts[proposal_id][state] += count
+        if experiment_id:
+            experiment_ids[proposal_id].add(experiment_id)
+    # By id, not joined to the OPs: DISTINCT over thousands of OP rows with each description
+    # costs more than this second look-up.
+    experiments = Experiment.objects.in_bulk(set().union(*experiment_ids.values()))
+    instruments: dict[str, list[str]] = defaultdict(list)
+    for proposal_id, instrument in (
+        InstrumentProgram.objects.filter(program__proposal_id__in=ids)
+        .values_list("program__proposal_id", "instrument")
+        .order_by("program__proposal_id", "instrument")
+        .distinct()
+    ):
+        instruments[proposal_id].append(instrument)
+    return [
+        ProposalSummary(
+            proposal=proposal,
+            experiments=sorted(
+                (experiments[experiment_id] for experiment_id in experiment_ids[proposal.pk]),
+                key=lambda experiment: (experiment.cycle, experiment.number, experiment.id),
+            ),
+            state_counts=[
+                (state, label, counts[proposal.pk][state])
+                for state, label in State.choices
+                if state in counts[proposal.pk]
+            ],
+            program_count=sum(counts[proposal.pk].values()),
+            instruments=instruments[proposal.pk],
+        )
+        for proposal in proposals
+    ]
+
+
+def proposal_page(*, page_number: Any = 1, per_page: int = 50) -> Page:
+    """One page of every proposal, in numeric order (pid_2_9 before pid_2_10), as summaries."""
+    proposals = Proposal.objects.order_by("cycle", "number", "id")
+    page = Paginator(proposals, per_page).get_page(page_number)
+    page.object_list = proposal_summaries(list(page.object_list))
+    return page
+
+
+def proposal_summary(*, proposal_id: str) -> ProposalSummary:
+    """One proposal's summary; Proposal.DoesNotExist if there is none."""
+    return proposal_summaries([Proposal.objects.get(pk=proposal_id)])[0]

@@ -9,31 +9,62 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ops import selectors, tasks
-from ops.models import Scan
+from ops.forms import ProgramFilterForm
+from ops.models import Proposal, Scan
 from ops.scan import ScanAlreadyRunning, request_scan
 from ops.states import State
 
 PROGRAMS_PER_PAGE = 50
 
 
+# The programs table's sortable columns: the order a header link asks for first, then the other
+# direction, each with its aria-sort (longest in its state = earliest "since" = ascending).
+SORTABLE_COLUMNS = {
+    "since": (("state_age", "ascending"), ("-state_age", "descending")),
+    "datasets": (("datasets", "descending"), ("-datasets", "ascending")),
+    "score": (("score", "descending"),),
+}
+
+
+def _column_headers(request, sort: str) -> dict[str, dict[str, str]]:
+    """Per sortable column, the link that sorts by it (a second click reverses the order) with
+    the other parameters kept, and its aria-sort when the table is sorted by it."""
+    headers = {}
+    for column, orders in SORTABLE_COLUMNS.items():
+        keys = [key for key, _ in orders]
+        query = request.GET.copy()
+        query["sort"] = keys[(keys.index(sort) + 1) % len(keys)] if sort in keys else keys[0]
+        query.pop("page", None)
+        headers[column] = {"href": f"?{query.urlencode()}", "aria_sort": dict(orders).get(sort, "")}
+    return headers
+
+
 @login_required
 @require_GET
 def program_list(request):
-    state = request.GET.get("state", "")
-    if state not in State.values:
-        state = ""
-    search = request.GET.get("q", "").strip()[:128]
-    page = selectors.program_page(
-        state=state, search=search, page_number=request.GET.get("page"), per_page=PROGRAMS_PER_PAGE
+    form = ProgramFilterForm(request.GET, instruments=selectors.instrument_names())
+    filters = form.filters()
+    counts = selectors.state_counts(
+        instrument=filters["instrument"], proposal=filters["proposal"], search=filters["q"]
     )
-    counts = selectors.state_counts()
-    counts[""] = sum(counts.values())
+    counts[""] = sum(counts.values())  # the "all" tab, OPs without an event yet included
+    page = selectors.program_page(
+        state=filters["state"],
+        instrument=filters["instrument"],
+        proposal=filters["proposal"],
+        search=filters["q"],
+        sort=filters["sort"],
+        page_number=request.GET.get("page"),
+        per_page=PROGRAMS_PER_PAGE,
+        count=counts.get(filters["state"], 0),
+    )
     context = {
+        "form": form,
         "page": page,
-        "state": state,
-        "search": search,
+        "state": filters["state"],
+        "filtered": any(filters[name] for name in ("state", "instrument", "proposal", "q")),
+        "headers": _column_headers(request, filters["sort"]),
         "now": timezone.now(),
-        "states": State.choices,
         "state_tabs": [
             (value, label, counts.get(value, 0)) for value, label in [("", "all"), *State.choices]
         ],
@@ -42,17 +73,40 @@ def program_list(request):
     return render(request, template, context)
 
 
+PROPOSALS_PER_PAGE = 50
+
+
 @login_required
 @require_GET
 def proposal_list(request):
-    # Filled in by the proposals work (issue 8).
-    return render(request, "ops/proposal_list.html", {})
+    page = selectors.proposal_page(page_number=request.GET.get("page"), per_page=PROPOSALS_PER_PAGE)
+    return render(request, "ops/proposal_list.html", {"page": page})
 
 
 @login_required
 @require_GET
 def proposal_detail(request, proposal_id: str):
-    return render(request, "ops/proposal_detail.html", {"proposal_id": proposal_id})
+    try:
+        summary = selectors.proposal_summary(proposal_id=proposal_id)
+    except Proposal.DoesNotExist:
+        raise Http404("No such proposal.") from None
+    sort = request.GET.get("sort", "")
+    if sort not in selectors.PROGRAM_SORTS:
+        sort = selectors.DEFAULT_PROGRAM_SORT
+    page = selectors.program_page(
+        proposal=proposal_id,
+        sort=sort,
+        page_number=request.GET.get("page"),
+        per_page=PROGRAMS_PER_PAGE,
+        count=summary.program_count,
+    )
+    context = {
+        "summary": summary,
+        "page": page,
+        "headers": _column_headers(request, sort),
+        "now": timezone.now(),
+    }
+    return render(request, "ops/proposal_detail.html", context)
 
 
 SCANS_PER_PAGE = 50

@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 
 from ops import selectors
 from ops.states import State
-from tests.factories import ObservingProgramFactory, program_in_state
+from tests.factories import InstrumentProgramFactory, ObservingProgramFactory, program_in_state
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +48,20 @@ def test_program_pages_are_newest_first_and_cost_the_same_queries_deep_down():
     assert page.object_list[0].pk == programs[-1].pk + "-x"
     assert last_page.paginator.count == 14 and len(last_page.object_list) == 2
     assert last_page.object_list[-1].pk == programs[0].pk
+
+
+def test_instrument_names_are_each_instrument_once_sorted():
+    assert selectors.instrument_names() == []
+    for instrument in ["VISP", "VBI", "VISP", "CRYO-NIRSP", "VBI"]:
+        InstrumentProgramFactory(instrument=instrument)
+    assert selectors.instrument_names() == ["CRYO-NIRSP", "VBI", "VISP"]
+
+
+def test_a_known_count_spares_the_count_query_of_a_program_page():
+    program_in_state(State.INVERTIBLE)
+    with CaptureQueriesContext(connection) as counted:
+        assert selectors.program_page().paginator.count == 1
+    with CaptureQueriesContext(connection) as given:
+        assert selectors.program_page(count=1).paginator.count == 1
+    assert len(given) == len(counted) - 1
+    assert not any("COUNT(" in query["sql"] for query in given.captured_queries)
