@@ -1,17 +1,22 @@
-"""Reads of the work for pages: an OP's work panel, the queue."""
+"""Reads of the work for pages: an OP's work panel, the queue, the board."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inversions import actions, overdue
 from inversions.models import Inversion, Transfer
 from inversions.transfers import get_backend
-from ops.models import ObservingProgram
+from ops import selectors as ops_selectors
+from ops.models import ObservingProgram, Scan
 from ops.states import State
 
 # States the worker moves on by itself: their pages follow it live.
@@ -150,3 +155,220 @@ def work_queue(*, now: datetime | None = None) -> list[QueueRow]:
         )
         for inversion in inversions
     ]
+
+
+# --- the work board ---------------------------------------------------------------------------
+
+# Rows per section: the page costs the same at 20 OPs and at 20,000; the rest is a link away.
+BOARD_ROWS = 10
+BOARD_FAILED_SCANS = 5
+# A failed scan older than this is history, not something to act on.
+FAILED_SCANS_SHOWN_FOR = timedelta(days=7)
+
+UP_NEXT_STATES = (State.QUEUED, State.PREPROCESSING, State.PREPROCESSED)
+IN_PROGRESS_STATES = (State.WORKING,)
+TO_PUBLISH_STATES = (State.INVERTED, State.GENERATING, State.GENERATED, State.PUBLISHING)
+# The OP columns a row shows. Never the current event's details: a qualification report is
+# kilobytes, and the page reads dozens of rows every five seconds.
+_ROW_FIELDS = ("id", "state", "state_since", "score", "score_parts", "first_seen_at")
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int | None
+    unit: str
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.done / self.total) if self.total else None
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    program: ObservingProgram
+    days_in_state: float | None
+    overdue: bool
+    owner: str = ""
+    progress: Progress | None = None
+    failed_step: str = ""
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class StateCount:
+    state: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class BoardSection:
+    rows: list[BoardRow]
+    total: int
+    # The section's states with their counts, each a link to the programs table.
+    states: list[StateCount] = field(default_factory=list)
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.rows)
+
+
+@dataclass(frozen=True)
+class Board:
+    counts: list[StateCount]
+    candidates: BoardSection
+    up_next: BoardSection
+    in_progress: BoardSection
+    to_publish: BoardSection
+    errors: BoardSection
+    overdue: BoardSection
+    failed_scans: list[Scan]
+    failed_scans_total: int
+    may_queue: bool
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.errors.rows or self.overdue.rows or self.failed_scans)
+
+
+def _with_open_inversion(programs: QuerySet[ObservingProgram]) -> QuerySet[ObservingProgram]:
+    """The OPs' row columns with their open attempt's queue place, owner and frames, joined in
+    the same query (at most one attempt per OP is open)."""
+    open_inversion = FilteredRelation("inversions", condition=Q(inversions__ended_at__isnull=True))
+    return (
+        programs.only(*_ROW_FIELDS)
+        .annotate(open_inversion=open_inversion)
+        .annotate(
+            queue_position=F("open_inversion__queue_position"),
+            queued_at=F("open_inversion__created_at"),
+            owner_name=F(f"open_inversion__owner__{get_user_model().USERNAME_FIELD}"),
+            frames_done=F("open_inversion__frames_done"),
+            frames_total=F("open_inversion__frames_total"),
+        )
+    )
+
+
+def _row(program: ObservingProgram, *, now: datetime, **facts: Any) -> BoardRow:
+    since = program.state_since
+    return BoardRow(
+        program=program,
+        days_in_state=(now - since).total_seconds() / 86400 if since else None,
+        overdue=bool(since) and overdue.is_overdue(state=program.state, since=since, now=now),
+        owner=program.owner_name or "",
+        **facts,
+    )
+
+
+def _progress(program: ObservingProgram) -> Progress | None:
+    """The preprocessing transfer's files (up next), or the generation's frames, while under way."""
+    if program.state == State.PREPROCESSING and getattr(program, "files_done", None) is not None:
+        return Progress(program.files_done, program.files_total, "files")
+    if program.state == State.GENERATING:
+        return Progress(program.frames_done, program.frames_total, "frames")
+    return None
+
+
+def _state_counts(states: tuple[State, ...], counts: dict[str, int]) -> list[StateCount]:
+    return [StateCount(state.value, state.label, counts.get(state, 0)) for state in states]
+
+
+def _section(
+    programs: QuerySet[ObservingProgram], *, states: tuple[State, ...], counts: dict[str, int], now: datetime
+) -> BoardSection:
+    """The first rows of ``programs`` (filtered to ``states`` and ordered) and their total."""
+    state_counts = _state_counts(states, counts)
+    rows = [
+        _row(program, now=now, progress=_progress(program))
+        for program in programs.filter(state__in=states)[:BOARD_ROWS]
+    ]
+    return BoardSection(rows=rows, total=sum(count.count for count in state_counts), states=state_counts)
+
+
+def _errors(programs: QuerySet[ObservingProgram], *, counts: dict[str, int], now: datetime) -> BoardSection:
+    """OPs in error, oldest first, with the step that failed and its message."""
+    errors = (
+        programs.filter(state=State.ERROR)
+        .annotate(
+            failed_step=F("current_event__from_state"),
+            error=KeyTextTransform("message", "current_event__details"),
+        )
+        .order_by("state_since", "id")[:BOARD_ROWS]
+    )
+    return BoardSection(
+        rows=[
+            # After a note in error the newest event is error → error: the failed step is unknown here.
+            _row(
+                program,
+                now=now,
+                failed_step="" if program.failed_step == State.ERROR else program.failed_step,
+                error_message=program.error or "",
+            )
+            for program in errors
+        ],
+        total=counts.get(State.ERROR, 0),
+        states=_state_counts((State.ERROR,), counts),
+    )
+
+
+def _overdue(programs: QuerySet[ObservingProgram], *, now: datetime) -> BoardSection:
+    """Overdue OPs, longest in their state first; the window count is the total before the LIMIT."""
+    rows = list(
+        programs.filter(overdue.overdue_filter(now=now))
+        .annotate(overdue_total=Window(Count("pk")))
+        .order_by("state_since", "id")[:BOARD_ROWS]
+    )
+    return BoardSection(
+        rows=[_row(program, now=now) for program in rows], total=rows[0].overdue_total if rows else 0
+    )
+
+
+def _failed_scans(*, now: datetime) -> list[Scan]:
+    """Recent scans that failed since the last one that succeeded (a success means it recovered),
+    newest first, each with ``failed_total``: how many there are in all."""
+    last_success = Scan.objects.filter(status=Scan.Status.SUCCEEDED).order_by("-id").values("id")[:1]
+    return list(
+        Scan.objects.filter(
+            status=Scan.Status.FAILED,
+            started_at__gte=now - FAILED_SCANS_SHOWN_FOR,
+            id__gt=Coalesce(Subquery(last_success), 0),
+        )
+        .annotate(failed_total=Window(Count("id")))
+        .order_by("-id")[:BOARD_FAILED_SCANS]
+    )
+
+
+def board(*, now: datetime, user) -> Board:
+    """The lead's work board: the counts per state, then each section's first rows, one query
+    per section whatever the number of OPs."""
+    counts = ops_selectors.state_counts()
+    programs = _with_open_inversion(ObservingProgram.objects.all())
+    newest_preprocess = Transfer.objects.filter(
+        inversion__program_id=OuterRef("pk"), inversion__ended_at__isnull=True, step=Transfer.Step.PREPROCESS
+    ).order_by("-id")
+    up_next = programs.annotate(
+        files_done=Subquery(newest_preprocess.values("files_done")[:1]),
+        files_total=Subquery(newest_preprocess.values("files_total")[:1]),
+    ).order_by(F("queue_position").asc(nulls_last=True), F("queued_at").asc(nulls_last=True), "id")
+    failed_scans = _failed_scans(now=now)
+    return Board(
+        counts=_state_counts(tuple(State), counts),
+        candidates=_section(
+            programs.order_by(*ops_selectors.PROGRAM_SORTS["score"][1]),
+            states=(State.INVERTIBLE,),
+            counts=counts,
+            now=now,
+        ),
+        up_next=_section(up_next, states=UP_NEXT_STATES, counts=counts, now=now),
+        in_progress=_section(
+            programs.order_by("state_since", "id"), states=IN_PROGRESS_STATES, counts=counts, now=now
+        ),
+        to_publish=_section(
+            programs.order_by("state_since", "id"), states=TO_PUBLISH_STATES, counts=counts, now=now
+        ),
+        errors=_errors(programs, counts=counts, now=now),
+        overdue=_overdue(programs, now=now),
+        failed_scans=failed_scans,
+        failed_scans_total=failed_scans[0].failed_total if failed_scans else 0,
+        may_queue=actions.ACTIONS_BY_SLUG["queue"].may(user),
+    )

@@ -14,9 +14,12 @@ from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import retarget
 
 from inversions import actions, roles, selectors, services
+from inversions.chart_svg import pipeline_charts
+from inversions.charts import charts_data
 from inversions.demo import demo_result_path
 from inversions.forms import DoneReportForm
 from inversions.globus_picker import picker_url
@@ -95,7 +98,7 @@ def _run(action: actions.Action, *, program_id: str, user, data: dict):
 @login_required
 @require_POST
 def program_action(request, program_id: str, action: str):
-    """One button of the work panel. Role and state are checked again by the service."""
+    """One button of the work panel or the board. Role and state are checked again by the service."""
     chosen = actions.ACTIONS_BY_SLUG.get(action)
     if chosen is None or chosen.page:
         raise Http404("No such action.")
@@ -104,10 +107,10 @@ def program_action(request, program_id: str, action: str):
         raise PermissionDenied(f"You may not {chosen.label.lower()}.")
     form = chosen.form(request.POST, prefix=chosen.slug)
     if not form.is_valid():
-        if request.htmx:
+        if request.htmx and not _from_board(request):
             return _render_work(request, program, status=400, form_errors={chosen.slug: form})
         messages.error(request, "; ".join(f"{', '.join(errors)}" for errors in form.errors.values()))
-        return redirect("program-detail", program_id)
+        return _after_action(request, program_id)
     try:
         _run(chosen, program_id=program_id, user=request.user, data=form.cleaned_data)
     except TransitionError as error:
@@ -115,6 +118,20 @@ def program_action(request, program_id: str, action: str):
         messages.error(request, str(error))
     else:
         messages.success(request, f"{chosen.label}: done.")
+    return _after_action(request, program_id)
+
+
+def _from_board(request) -> bool:
+    return request.POST.get("return_to") == "board"
+
+
+def _after_action(request, program_id: str):
+    """An action's answer where its button was: the board (its sections and messages), else the
+    OP's work panel; without JavaScript, a redirect to that page."""
+    if _from_board(request):
+        if request.htmx:
+            return _render_board(request, "inversions/board.html#board-after-action")
+        return redirect("board")
     if request.htmx:
         return _render_work(request, _program(program_id))
     return redirect("program-detail", program_id)
@@ -205,13 +222,23 @@ def quicklook(request, program_id: str, name: str):
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # the same URL answers the page and its sections: cache them apart
 def board(request):
-    """The lead's work board (issue 8)."""
-    return render(request, "inversions/board.html", {})
+    """The lead's work board; its sections poll this view for themselves alone."""
+    template = "inversions/board.html#board-sections" if request.htmx else "inversions/board.html"
+    return _render_board(request, template)
+
+
+def _render_board(request, template: str):
+    return render(request, template, {"board": selectors.board(now=timezone.now(), user=request.user)})
 
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # the same URL answers the page and its polled charts: cache them apart
 def charts(request):
-    """How the pipeline flows over time (issue 8)."""
-    return render(request, "inversions/charts.html", {})
+    """How the pipeline flows over time (issue 8); the charts poll this view for themselves alone."""
+    data = charts_data(now=timezone.now())
+    context = {"data": data, "charts": pipeline_charts(data.history) if data.history else None}
+    template = "inversions/charts.html#charts" if request.htmx else "inversions/charts.html"
+    return render(request, template, context)

@@ -164,3 +164,28 @@ class ApiTokenFactory(factory.django.DjangoModelFactory):
         token.secret = assign_secret(token)
         token.save()
         return token
+
+
+class InversionFactory(factory.django.DjangoModelFactory):
+    """An attempt at inverting an OP; put the OP in its state with ``program_in_state``."""
+
+    class Meta:
+        model = "inversions.Inversion"
+
+    program = factory.SubFactory(ObservingProgramFactory)
+    owner = factory.SubFactory(UserFactory)
+    queue_position = factory.Sequence(lambda n: n)
+
+
+class TransferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inversions.Transfer"
+
+    inversion = factory.SubFactory(InversionFactory)
+    step = "preprocess"
+    backend = "local"
+    label = factory.LazyAttribute(lambda transfer: f"Level 2 {transfer.inversion.id}")
+    source_collection = "level1"
+    destination_collection = "scratch"
+    items = factory.LazyFunction(list)
+    status = "active"

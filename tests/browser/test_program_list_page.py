@@ -2,9 +2,9 @@ from ops.states import State
 from tests.factories import program_in_state
 
 
-def test_login_leads_to_the_programs_page(logged_in_page, live_server):
-    assert logged_in_page.url == f"{live_server.url}/programs/"
-    assert logged_in_page.locator("h1").inner_text() == "Observing programs"
+def test_login_leads_to_the_board(logged_in_page, live_server):
+    assert logged_in_page.url == f"{live_server.url}/"
+    assert logged_in_page.locator("h1").inner_text() == "Work board"
 
 
 def test_choosing_a_state_swaps_the_table_in_place(logged_in_page, live_server):

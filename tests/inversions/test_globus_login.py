@@ -148,7 +148,7 @@ def test_first_login_creates_a_user_the_next_one_finds_it(client, globus_auth, h
     renamed = {**ALICE, "preferred_username": "alice.inverter@nso.edu"}
     response = log_in(client, globus_auth, renamed)
 
-    assert (response.status_code, response["Location"]) == (302, reverse("ops:program-list"))
+    assert (response.status_code, response["Location"]) == (302, reverse("board"))
     assert client.session["_auth_user_id"] == str(user.pk)
     assert get_user_model().objects.count() == 1
     assert GlobusIdentity.objects.get().username == "alice.inverter@nso.edu"
