@@ -120,6 +120,16 @@ else:
 
     REDIS_URL = redis_url()
 
+# Shared by web processes (the charts' aggregate is computed once per change of the history, not
+# once per process). Keys carry the database name: two installations may share one Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"level2:{DATABASES['default']['NAME']}",
+    }
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -54,6 +54,12 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def cache_of_this_test(settings):
+    # A cache of each test's own: Redis outlives the test database, whose ids start again.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 @pytest.fixture(scope="session")
 def metadata_httpserver():
     # Threaded, so that a request kept waiting (a timeout test) does not hold up the retry.

@@ -52,3 +52,17 @@ def test_secrets_can_come_from_files(tmp_path):
         SECRET_KEY_FILE=str(secret_file),
     )
     assert result.stdout.strip().splitlines()[-1] == "from-a-file-" + "y" * 50
+
+
+def test_the_cache_is_the_configured_redis_and_works():
+    script = (
+        "import django; django.setup(); from django.core.cache import cache; from django.conf import settings; "
+        "cache.set('level2-settings-test', 42, 30); "
+        "print(settings.CACHES['default']['BACKEND'], cache.get('level2-settings-test'))"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "level2.settings", "REDIS_URL": settings.REDIS_URL}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.core.cache.backends.redis.RedisCache", "42"]
