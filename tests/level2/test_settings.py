@@ -56,7 +56,8 @@ def test_secrets_can_come_from_files(tmp_path):
 
 def test_the_cache_is_the_configured_redis_and_works():
     script = (
-        "import django; django.setup(); from django.core.cache import cache; from django.conf import settings; "
+        "import django; django.setup(); from django.core.cache import cache; "
+        "from django.conf import settings; "
         "cache.set('level2-settings-test', 42, 30); "
         "print(settings.CACHES['default']['BACKEND'], cache.get('level2-settings-test'))"
     )
