@@ -5,17 +5,25 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from inversions.products.errors import ProductInputError
-from inversions.products.frames import TEMPORARY_SUFFIX, FrameJob, FramePlan, hdu_count, is_complete
+from inversions.products.frames import (
+    TEMPORARY_SUFFIX,
+    FrameJob,
+    FramePlan,
+    HeaderValues,
+    WrittenFrame,
+    hdu_count,
+    is_complete,
+    read_header_values,
+)
 from inversions.products.level1 import CanonicalDataset, find_canonical, read_l1_header
-from inversions.products.metadata import build_inversion, inventory, read_headers, write_asdf
 from inversions.products.naming import asdf_file_name, check_inversion_id, frame_file_name, new_inversion_id
-from inversions.products.quicklooks import write_quicklooks
 from inversions.products.results import read_results
-from inversions.products.wcs import check_l1_axes, read_l1_coordinates
+from inversions.products.wcs import check_l1_axes
 from inversions.products.workers import write_frames
 
 
@@ -63,6 +71,12 @@ def generate(
     ``quicklook`` folder beside `out_dir`, so that publishing `out_dir` leaves them out).
     Raises ProductInputError, with a message naming the file, key or counts, on bad input.
     """
+    # Imported here: frame-writing worker processes import this package for the frame writer
+    # alone, and these (dkist, gwcs, matplotlib) would add seconds to the start of each.
+    from inversions.products.coordinates import read_l1_coordinates
+    from inversions.products.metadata import build_inversion, inventory, write_asdf
+    from inversions.products.quicklooks import write_quicklooks
+
     started = time.perf_counter()
     results_dir, l1_dir, out_dir = Path(results_dir), Path(l1_dir), Path(out_dir)
     inversion_id = check_inversion_id(inversion_id or new_inversion_id())
@@ -84,17 +98,26 @@ def generate(
     expected_hdus = hdu_count(results)
     todo = [job for job in jobs if not is_complete(out_dir / job.file_name, expected_hdus)]
     done = len(jobs) - len(todo)
+    written_headers: dict[int, list[HeaderValues]] = {}
 
-    def frame_done(_: int) -> None:
+    def frame_done(frame: WrittenFrame) -> None:
         nonlocal done
         done += 1
+        written_headers[frame.index] = frame.headers
         if on_progress:
             on_progress(done, len(jobs))
 
     if on_progress:
         on_progress(done, len(jobs))
     plan = FramePlan(results=results, inversion_id=inversion_id, out_dir=out_dir)
-    write_frames(plan, todo, processes=processes, on_frame_done=frame_done)
+    with ThreadPoolExecutor(max_workers=1) as drawing:
+        # The quicklooks need only the results: drawn while the frames are written (much of which
+        # is I/O, or other processes' work).
+        quicklooks_drawn = drawing.submit(
+            write_quicklooks, results, quicklook_dir or out_dir.parent / f"{out_dir.name}_quicklook"
+        )
+        write_frames(plan, todo, processes=processes, on_frame_done=frame_done)
+    quicklooks = quicklooks_drawn.result()
 
     file_names = [job.file_name for job in jobs]  # time order: the L1 frames are sorted by DATE-BEG
     meta_inventory = inventory(
@@ -107,14 +130,17 @@ def generate(
     inversion = build_inversion(
         out_dir=out_dir,
         file_names=file_names,
-        headers=read_headers(out_dir, file_names),
+        headers=[
+            # Frames kept from an earlier run are read back; the others' headers came with them.
+            written_headers.pop(job.index, None) or read_header_values(out_dir / job.file_name)
+            for job in jobs
+        ],
         results=results,
         l1=l1_coordinates,
         meta_inventory=meta_inventory,
     )
     asdf_path = out_dir / asdf_file_name(inversion_id)
     asdf_bytes = write_asdf(inversion, asdf_path)
-    quicklooks = write_quicklooks(results, quicklook_dir or out_dir.parent / f"{out_dir.name}_quicklook")
     files = tuple(ProductFile(name, (out_dir / name).stat().st_size) for name in file_names)
     return GenerationResult(
         inversion_id=inversion_id,

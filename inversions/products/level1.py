@@ -87,10 +87,14 @@ def _stokes_i_paths(folder: Path) -> list[Path]:
 
 
 def read_l1_header(path: Path) -> fits.Header:
-    """The header of a frame's image extension (the data stay compressed on disk)."""
+    """The header of a frame's image extension, keywords as the file stores them.
+
+    A compressed image's keywords come from its table's header, where they are stored unchanged but
+    for the structural ones (BITPIX, NAXISn), which nothing here reads: rebuilding the image header
+    took three quarters of the reading time."""
     try:
-        with fits.open(path) as hdul:
-            return hdul[1].header.copy()
+        with fits.open(path, disable_image_compression=True) as hdul:
+            return hdul[1].header
     except (OSError, IndexError) as error:
         raise ProductInputError(
             f"{path.name} is not a Level 1 frame with an image extension: {error}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,6 @@ from typing import Any
 import asdf
 import astropy.units as u
 import numpy as np
-from astropy.io import fits
 from astropy.table import MaskedColumn, Table
 from astropy.time import Time
 from dkist import Dataset
@@ -21,13 +20,12 @@ from dkist.dataset.inversion import Inversion, Profiles
 from dkist.io.dask.loaders import AstropyFITSLoader
 from dkist.io.dask.striped_array import FileManager
 
-from inversions.products.frames import PROFILE_KINDS, profile_hdu_index
+from inversions.products.coordinates import L1Coordinates, profile_gwcs, quantity_gwcs
+from inversions.products.frames import PROFILE_KINDS, HeaderValues, profile_hdu_index
 from inversions.products.results import Results
 from inversions.products.spec import QUANTITIES
-from inversions.products.wcs import L1Coordinates, profile_gwcs, quantity_gwcs
 
 PROFILE_SUFFIXES = {"Original": "orig", "Fit": "fit"}
-SKIPPED_HEADER_KEYS = frozenset({"", "COMMENT", "HISTORY"})
 
 
 def inventory(
@@ -50,32 +48,9 @@ def inventory(
     }
 
 
-HeaderValues = Mapping[str, Any]  # keyword -> value of its first card, as `fits.Header.get` gives
-
-
-def read_headers(out_dir: Path, file_names: Sequence[str]) -> list[list[HeaderValues]]:
-    """The keyword values of every HDU header of every file: [file][hdu].
-
-    Plain dicts, not `fits.Header`s: a few KB per header rather than a card object per keyword, so
-    that holding every file's headers stays small as the frame count grows."""
-    headers = []
-    for name in file_names:
-        with fits.open(out_dir / name) as hdul:
-            headers.append([_values(hdu.header) for hdu in hdul])
-    return headers
-
-
-def _values(header: fits.Header) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for card in header.cards:
-        if card.keyword not in SKIPPED_HEADER_KEYS and card.keyword not in values:
-            values[card.keyword] = card.value
-    return values
-
-
 def headers_table(headers: Sequence[HeaderValues]) -> Table:
     """One row per header; each column typed by its values (bool, int, float or str)."""
-    keys = list(dict.fromkeys(key for header in headers for key in header if key not in SKIPPED_HEADER_KEYS))
+    keys = list(dict.fromkeys(key for header in headers for key in header))
     table = Table()
     for key in keys:
         values = [header.get(key) for header in headers]
@@ -107,7 +82,7 @@ def build_inversion(
     l1: L1Coordinates,
     meta_inventory: dict[str, Any],
 ) -> Inversion:
-    """The Inversion of the files `file_names` (time order), with `headers` read from them."""
+    """The Inversion of the files `file_names` (time order), with their `headers`: [file][hdu]."""
 
     def dataset(target: int, shape: tuple[int, ...], wcs: Any, unit: u.UnitBase) -> Dataset:
         files = FileManager.from_parts(

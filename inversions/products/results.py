@@ -120,7 +120,10 @@ def read_results(folder: Path) -> Results:
 
 
 def read_frame(layout: ImageLayout, frame: int) -> np.ndarray:
-    """The `[a, b, slitX]` section of raster step `frame`, read without touching the rest."""
+    """The `[a, b, slitX]` section of raster step `frame`, read without touching the rest.
+
+    Not through a memory map: the kernel maps the cached pages around each one a map touches, so a
+    process's resident size would grow with the file (with the frame count), though it reads no more."""
     count, depth, frames, slit = layout.shape
     itemsize = np.dtype(layout.dtype).itemsize
     run = slit * itemsize

@@ -1,13 +1,14 @@
 """A frame-writing process: ``python -m inversions.products.worker``.
 
 Reads a pickled ``(FramePlan, [FrameJob, …])`` from stdin, writes those frames, and reports each
-on stdout as ``done <index> <bytes>`` (or ``error <json message>`` for a bad input, then exits 1).
-Started with subprocess rather than multiprocessing, so that a daemonic caller (a Celery prefork
-worker) may start it too.
+on stdout as ``done <its WrittenFrame, pickled, in base64>`` (or ``error <json message>`` for a bad
+input, then exits 1). Started with subprocess rather than multiprocessing, so that a daemonic caller
+(a Celery prefork worker) may start it too.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import pickle
 import sys
@@ -20,11 +21,11 @@ def main() -> int:
     plan, jobs = pickle.load(sys.stdin.buffer)
     for job in jobs:
         try:
-            size = write_frame(plan, job)
+            frame = write_frame(plan, job)
         except ProductInputError as error:
             print("error " + json.dumps(str(error)), flush=True)
             return 1
-        print(f"done {job.index} {size}", flush=True)
+        print(f"done {base64.b64encode(pickle.dumps(frame)).decode()}", flush=True)
     return 0
 
 

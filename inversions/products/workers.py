@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import os
 import pickle
@@ -15,16 +17,16 @@ from pathlib import Path
 from typing import IO
 
 from inversions.products.errors import ProductInputError
-from inversions.products.frames import FrameJob, FramePlan, write_frame
+from inversions.products.frames import FrameJob, FramePlan, WrittenFrame, write_frame
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STDERR_TAIL_CHARS = 2000
 
 
 def write_frames(
-    plan: FramePlan, jobs: list[FrameJob], *, processes: int, on_frame_done: Callable[[int], None]
+    plan: FramePlan, jobs: list[FrameJob], *, processes: int, on_frame_done: Callable[[WrittenFrame], None]
 ) -> None:
-    """Write every job's frame; `on_frame_done(bytes)` in this thread as each completes."""
+    """Write every job's frame; `on_frame_done(frame)` in this thread as each completes."""
     if processes <= 1 or len(jobs) <= 1:
         for job in jobs:
             on_frame_done(write_frame(plan, job))
@@ -34,7 +36,7 @@ def write_frames(
 
 
 def _run_workers(
-    plan: FramePlan, batches: list[list[FrameJob]], on_frame_done: Callable[[int], None]
+    plan: FramePlan, batches: list[list[FrameJob]], on_frame_done: Callable[[WrittenFrame], None]
 ) -> None:
     events: queue.Queue[tuple[str, str]] = queue.Queue()
     workers: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
@@ -57,7 +59,7 @@ def _run_workers(
         while running:
             kind, payload = events.get()
             if kind == "done":
-                on_frame_done(int(payload.split()[1]))
+                on_frame_done(_received_frame(payload))
             elif kind == "error":
                 raise ProductInputError(json.loads(payload))
             else:
@@ -73,6 +75,14 @@ def _run_workers(
                 process.kill()
                 process.wait()
             stderr.close()
+
+
+def _received_frame(payload: str) -> WrittenFrame:
+    frame: WrittenFrame = pickle.loads(base64.b64decode(payload))
+    # Unpickled, each frame's keywords are strings of their own; shared, they cost nothing per
+    # frame (18 headers of ~70 keywords, held until the ASDF is written).
+    headers = [{sys.intern(key): value for key, value in header.items()} for header in frame.headers]
+    return dataclasses.replace(frame, headers=headers)
 
 
 def _relay(stdout: Iterable[bytes], events: queue.Queue[tuple[str, str]]) -> None:

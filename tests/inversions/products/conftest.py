@@ -2,7 +2,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import dkist
 import pytest
+from astropy.io import fits
 
 from inversions.products import GenerationResult, generate
 from inversions.products.synthetic import write_l1_dataset, write_results
@@ -48,3 +50,22 @@ def generated(inputs, tmp_path_factory) -> GenerationResult:
     """The products of the session's inputs, written once in this process (tests only read them)."""
     out = tmp_path_factory.mktemp("products") / "inv_PUYATW"
     return generate(inputs.results, inputs.l1, out, inversion_id=INVERSION_ID, proposal_id="pid_2_114")
+
+
+def assert_header_tables_hold_the_files_headers(result: GenerationResult) -> None:
+    """The ASDF's header tables are built from the headers as the frames were written, without
+    reading the files back; every cell must equal what the file holds."""
+    inversion = dkist.load_dataset(result.asdf_path)
+    datasets = [
+        *(inversion[key] for key in inversion),
+        *(inversion.profiles[key] for key in inversion.profiles),
+    ]
+    tables = [(inversion.meta["headers"], None)] + [(dataset.meta["headers"], True) for dataset in datasets]
+    for row, file in enumerate(result.files):
+        with fits.open(result.out_dir / file.name) as hdul:
+            for table, is_extension in tables:
+                header = hdul[table["EXTNAME"][row]].header if is_extension else hdul[0].header
+                keys = {key for key in header if key not in ("", "COMMENT", "HISTORY")}
+                assert set(table.colnames) == keys, file.name
+                for key in keys:
+                    assert table[key][row] == header[key], (file.name, key)

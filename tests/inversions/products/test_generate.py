@@ -12,7 +12,14 @@ from inversions.products import generate
 from inversions.products.results import FIT_FILE, ORIGINAL_FILE, QUANTITIES_FILE
 from inversions.products.spec import COPIED_KEYS, OPTIONAL_KEYS, QUANTITIES
 
-from .conftest import BINNING, CANONICAL, FRAMES, OTHER, SLIT_BINS
+from .conftest import (
+    BINNING,
+    CANONICAL,
+    FRAMES,
+    OTHER,
+    SLIT_BINS,
+    assert_header_tables_hold_the_files_headers,
+)
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +184,10 @@ def test_header_tables_are_typed_and_files_sorted_by_time(inversion, generated):
     assert list(temperature.files.filenames) == [file.name for file in generated.files]
     assert list(temperature.meta["headers"]["EXTNAME"]) == ["Temperature"] * FRAMES
     assert temperature.meta["headers"]["DATAMAX"].dtype.kind == "f"
+
+
+def test_header_tables_hold_the_files_headers(generated):
+    assert_header_tables_hold_the_files_headers(generated)
 
 
 def test_binning_maps_an_l2_pixel_to_the_centre_of_its_l1_pixels(generated, inputs):

@@ -5,10 +5,10 @@ import os
 import pytest
 from astropy.io import fits
 
-from inversions.products import generate
+from inversions.products import frames, generate
 from inversions.products.frames import is_complete
 
-from .conftest import FRAMES, INVERSION_ID
+from .conftest import FRAMES, INVERSION_ID, assert_header_tables_hold_the_files_headers
 
 
 def test_rerun_skips_valid_frames_and_rewrites_a_corrupted_one(inputs, tmp_path):
@@ -29,21 +29,23 @@ def test_rerun_skips_valid_frames_and_rewrites_a_corrupted_one(inputs, tmp_path)
     }
     assert rewritten == {corrupted.name, truncated.name}
     assert all(is_complete(out / file.name, 18) for file in second.files)
+    # The kept frames' headers are read back, the rewritten ones' come from their writing.
+    assert_header_tables_hold_the_files_headers(second)
 
 
 def test_a_failed_write_leaves_no_file_under_a_final_name(inputs, tmp_path, monkeypatch):
-    original = fits.HDUList.writeto
+    original = frames._write_file
     calls = []
 
-    def fail_on_third_frame(self, name, *args, **kwargs):
+    def fail_on_third_frame(name, *args, **kwargs):
         calls.append(name)
         if len(calls) == 3:
             with open(name, "wb") as file:  # half a file, then the disk fills up
                 file.write(b"SIMPLE  =                    T" + b" " * 50_000)
             raise OSError("No space left on device")
-        return original(self, name, *args, **kwargs)
+        return original(name, *args, **kwargs)
 
-    monkeypatch.setattr(fits.HDUList, "writeto", fail_on_third_frame)
+    monkeypatch.setattr(frames, "_write_file", fail_on_third_frame)
     out = tmp_path / "out"
     with pytest.raises(OSError, match="No space left"):
         generate(inputs.results, inputs.l1, out, inversion_id=INVERSION_ID)
@@ -52,6 +54,6 @@ def test_a_failed_write_leaves_no_file_under_a_final_name(inputs, tmp_path, monk
     )
     assert all(name.endswith(".partial") and os.path.dirname(name) == str(out) for name in map(str, calls))
 
-    monkeypatch.setattr(fits.HDUList, "writeto", original)
+    monkeypatch.setattr(frames, "_write_file", original)
     result = generate(inputs.results, inputs.l1, out, inversion_id=INVERSION_ID)
     assert result.frames_written == FRAMES - 2
