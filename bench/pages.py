@@ -231,8 +231,10 @@ def run(programs: int, *, repeats: int) -> tuple[int, dict[str, tuple[list[float
     started = time.perf_counter()
     events = fill(programs)
     log(f"{programs} OPs filled in {time.perf_counter() - started:.1f} s")
+    # As after autovacuum in production: a freshly filled table would otherwise be vacuumed
+    # in the middle of the measurements.
     with connections["default"].cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
     client = Client()
     client.force_login(get_user_model().objects.get(username="lead"))
     return events, {
@@ -252,9 +254,9 @@ def main() -> None:
     settings.DEBUG = False
     django.setup()
     from django.db import connections
-    from django.test.utils import setup_test_environment
 
-    setup_test_environment()
+    # No setup_test_environment(): its template instrumentation (a signal per template
+    # rendered) is no part of a production request and cost a third of the programs page.
     log(
         f"bench.pages: {SMALL_PROGRAMS} then {programs} OPs, {EVENTS_PER_PROGRAM} events each;"
         f" database {bench_name}"
