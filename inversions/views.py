@@ -10,8 +10,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -41,10 +42,15 @@ def _program(program_id: str) -> ObservingProgram:
 
 
 def _render_work(request, program: ObservingProgram, *, status: int = 200, form_errors=None):
+    """The work panel; when it changed, with the page's state and history out of band."""
     panel = selectors.work_panel(program=program, user=request.user)
     if form_errors:
         panel.forms.update(form_errors)
-    return render(request, "inversions/program_detail.html#work-panel", {"work": panel}, status=status)
+        return render(request, "inversions/program_detail.html#work-panel", {"work": panel}, status=status)
+    detail = ops_selectors.program_detail(program_id=program.pk, now=timezone.now())
+    html = render_to_string("inversions/program_detail.html#work-panel", {"work": panel}, request=request)
+    html += render_to_string("ops/program_detail.html#page-updates", {"detail": detail, "oob": True}, request)
+    return HttpResponse(html, status=status)
 
 
 @login_required
@@ -61,8 +67,7 @@ def program_detail(request, program_id: str):
         # stays; once the state changed, the whole panel, whose buttons changed with it.
         if request.GET.get("seen") == panel.state:
             return render(request, "inversions/program_detail.html#work-status", {"work": panel})
-        response = render(request, "inversions/program_detail.html#work-panel", {"work": panel})
-        return retarget(response, "#work-panel")
+        return retarget(_render_work(request, detail.program), "#work-panel")
     return render(request, "inversions/program_detail.html", {"detail": detail, "work": panel})
 
 

@@ -77,6 +77,21 @@ def test_an_inverter_sees_work_on_this_next_and_its_click_queues(client, inverte
     assert "queued" in response.content.decode()
 
 
+def test_after_an_action_the_state_and_history_outside_the_panel_follow(client, inverter):
+    client.force_login(inverter)
+    program = invertible_program()
+    html = client.post(
+        reverse("inversions:program-action", args=[program.pk, "queue"]),
+        {"queue-expected_state": "invertible"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    state = html.split('<dd id="program-state" hx-swap-oob="true">')[1].split("</dd>")[0]
+    assert "state-queued" in state and f"by {inverter.username}" in state
+    history = html.split('<section id="history"')[1].split("</section>")[0]
+    assert 'hx-swap-oob="true"' in history
+    assert "invertible → queued" in history
+
+
 def test_a_second_click_sees_who_took_it(client, inverter):
     program = invertible_program()
     client.force_login(UserFactory(username="first", groups=["inverters"]))
