@@ -80,7 +80,8 @@ PROPOSALS_PER_PAGE = 50
 @require_GET
 def proposal_list(request):
     page = selectors.proposal_page(page_number=request.GET.get("page"), per_page=PROPOSALS_PER_PAGE)
-    return render(request, "ops/proposal_list.html", {"page": page})
+    template = "ops/proposal_list.html#proposal-table" if request.htmx else "ops/proposal_list.html"
+    return render(request, template, {"page": page})
 
 
 @login_required
@@ -106,7 +107,8 @@ def proposal_detail(request, proposal_id: str):
         "headers": _column_headers(request, sort),
         "now": timezone.now(),
     }
-    return render(request, "ops/proposal_detail.html", context)
+    template = "ops/proposal_detail.html#refresh" if request.htmx else "ops/proposal_detail.html"
+    return render(request, template, context)
 
 
 SCANS_PER_PAGE = 50

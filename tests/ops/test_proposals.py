@@ -151,3 +151,24 @@ def test_a_proposal_page_costs_the_same_queries_for_2_or_12_ops(viewer_client):
         op("pid_2_5", State.QUEUED, experiment_id=f"eid_9_{n}", instruments=["VISP", "VBI"])
     # session, user, the proposal, OPs per state and experiment, experiments, instruments, ids, OPs
     assert few == _queries(viewer_client, url) == 8
+
+
+def test_the_proposals_table_refreshes_itself_alone_keeping_open_descriptions(viewer_client):
+    ExperimentFactory(id="eid_2_1", description=LONG)
+    op("pid_2_1")
+    url = reverse("ops:proposal-list")
+    html = page(viewer_client, url)
+    assert "every 30s [document.visibilityState === 'visible']" in html
+    polled = viewer_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert polled.lstrip().startswith('<div id="proposal-table"')
+    assert "<h1>" not in polled and proposal_rows(polled) == ["pid_2_1"]
+    assert 'id="description-pid_2_1-eid_2_1" hx-preserve="true"' in polled
+
+
+def test_a_proposal_page_refreshes_its_counts_and_programs_not_its_experiments(viewer_client):
+    mine = op("pid_2_5", State.QUEUED, experiment_id="eid_2_5", id="op.mine")
+    url = reverse("ops:proposal-detail", args=["pid_2_5"])
+    polled = viewer_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert '<div id="proposal-live"' in polled and "<h2>Experiments</h2>" not in polled
+    programs = polled.split('<div id="proposal-programs" hx-swap-oob="true">')[1]
+    assert re.findall(r'<a href="/programs/([^"/]+)/"><code>', programs) == [mine.pk]
