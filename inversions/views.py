@@ -41,9 +41,16 @@ def _program(program_id: str) -> ObservingProgram:
         raise Http404("No such observing program.") from None
 
 
-def _render_work(request, program: ObservingProgram, *, status: int = 200, form_errors=None):
+def _render_work(
+    request,
+    program: ObservingProgram,
+    *,
+    status: int = 200,
+    form_errors=None,
+    panel: selectors.WorkPanel = None,
+):
     """The work panel; when it changed, with the page's state and history out of band."""
-    panel = selectors.work_panel(program=program, user=request.user)
+    panel = panel or selectors.work_panel(program=program, user=request.user)
     if form_errors:
         panel.forms.update(form_errors)
         return render(request, "inversions/program_detail.html#work-panel", {"work": panel}, status=status)
@@ -57,17 +64,19 @@ def _render_work(request, program: ObservingProgram, *, status: int = 200, form_
 @require_GET
 def program_detail(request, program_id: str):
     """ops' program page with the work panel of this app."""
+    if request.htmx and request.GET.get("part") == "status":
+        # Polled while the worker moves the OP: the status alone, so that a half-filled form
+        # stays; once the state changed, the whole panel, whose buttons changed with it.
+        program = _program(program_id)
+        panel = selectors.work_panel(program=program, user=request.user)
+        if request.GET.get("seen") == panel.state:
+            return render(request, "inversions/program_detail.html#work-status", {"work": panel})
+        return retarget(_render_work(request, program, panel=panel), "#work-panel")
     try:
         detail = ops_selectors.program_detail(program_id=program_id, now=timezone.now())
     except ObservingProgram.DoesNotExist:
         raise Http404("No such observing program.") from None
     panel = selectors.work_panel(program=detail.program, user=request.user)
-    if request.htmx and request.GET.get("part") == "status":
-        # Polled while the worker moves the OP: the status alone, so that a half-filled form
-        # stays; once the state changed, the whole panel, whose buttons changed with it.
-        if request.GET.get("seen") == panel.state:
-            return render(request, "inversions/program_detail.html#work-status", {"work": panel})
-        return retarget(_render_work(request, detail.program), "#work-panel")
     return render(request, "inversions/program_detail.html", {"detail": detail, "work": panel})
 
 

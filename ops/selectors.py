@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -282,9 +283,29 @@ class ProgramDetail:
     history: list[HistoryEntry]
     report: dict[str, Any] | None
     report_event: ProgramEvent | None
-    matrix: RuleMatrix
-    r0_plot: BoxPlot
-    light_plot: BoxPlot
+
+    # Derived from the report and the datasets, built when a page shows them (the API and the
+    # work panel's polling do not).
+    @functools.cached_property
+    def matrix(self) -> RuleMatrix:
+        return rule_matrix(report=self.report, datasets=self.datasets, thresholds=Thresholds.from_settings())
+
+    @functools.cached_property
+    def r0_plot(self) -> BoxPlot:
+        return box_plot(
+            title="Fried parameter r0",
+            unit="cm",
+            series=[(dataset.id, dataset.fried_parameter) for dataset in self.datasets],
+            factor=100,  # the store gives metres; seeing reads in centimetres
+        )
+
+    @functools.cached_property
+    def light_plot(self) -> BoxPlot:
+        return box_plot(
+            title="Light level",
+            unit="LIGHTLVL, as the store gives it",
+            series=[(dataset.id, dataset.light_level) for dataset in self.datasets],
+        )
 
 
 def _verdict_label(invertible: bool | None) -> str | None:
@@ -524,28 +545,14 @@ def program_detail(*, program_id: str, now: datetime) -> ProgramDetail:
         for event in events
     ]
     settles_at = program.settles_at()
-    datasets = list(program.datasets.defer("raw").order_by("instrument_program_id", "id"))
-    report = _report_for_page(report_event.details["report"]) if report_event else None
     return ProgramDetail(
         program=program,
         settles_at=settles_at,
         settling=settles_at is not None and settles_at > now,
-        datasets=datasets,
+        datasets=list(program.datasets.defer("raw").order_by("instrument_program_id", "id")),
         history=history,
-        report=report,
+        report=_report_for_page(report_event.details["report"]) if report_event else None,
         report_event=report_event,
-        matrix=rule_matrix(report=report, datasets=datasets, thresholds=Thresholds.from_settings()),
-        r0_plot=box_plot(
-            title="Fried parameter r0",
-            unit="cm",
-            series=[(dataset.id, dataset.fried_parameter) for dataset in datasets],
-            factor=100,  # the store gives metres; seeing reads in centimetres
-        ),
-        light_plot=box_plot(
-            title="Light level",
-            unit="LIGHTLVL, as the store gives it",
-            series=[(dataset.id, dataset.light_level) for dataset in datasets],
-        ),
     )
 
 
