@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ops.plots import nice_scale
-from ops.states import State
+from ops.states import WORK_STARTED_STATES, State
 
 # SVG user units: drawn at this size, shrunk with the container (viewBox, width 100 %).
 WIDTH = 720
@@ -62,8 +62,24 @@ class Layer:
     path: str
 
 
+class _PlotArea:
+    """What both kinds of chart place by their plot area and height."""
+
+    left: float
+    right: float
+    height: int
+
+    @property
+    def middle(self) -> float:
+        return (self.left + self.right) / 2
+
+    @property
+    def x_title_y(self) -> float:
+        return self.height - 6
+
+
 @dataclass(frozen=True)
-class TimeChart:
+class TimeChart(_PlotArea):
     """A stacked chart over time: ``layers`` bottom to top, ``rows`` its numbers per time."""
 
     kind: str  # "area" or "bars"
@@ -81,14 +97,6 @@ class TimeChart:
     right = WIDTH - RIGHT
     top = TOP
     bottom = HEIGHT - BOTTOM
-
-    @property
-    def middle(self) -> float:
-        return (self.left + self.right) / 2
-
-    @property
-    def x_title_y(self) -> float:
-        return self.height - 6
 
     @property
     def y_title_x(self) -> float:
@@ -219,7 +227,7 @@ class DurationRow:
 
 
 @dataclass(frozen=True)
-class DurationChart:
+class DurationChart(_PlotArea):
     """Per state, a bar to the median stay and a mark at the 90th percentile."""
 
     title: str
@@ -240,14 +248,6 @@ class DurationChart:
     @property
     def label_x(self) -> float:
         return self.left - 8
-
-    @property
-    def middle(self) -> float:
-        return (self.left + self.right) / 2
-
-    @property
-    def x_title_y(self) -> float:
-        return self.height - 6
 
 
 def duration_unit(longest_seconds: float) -> tuple[str, int]:
@@ -298,17 +298,7 @@ def time_labels(starts: Sequence[datetime], unit: str) -> list[str]:
 
 # The states of the work under way, drawn apart: beside thousands of discovered and
 # not-invertible OPs they would be slivers.
-WORK_STATES = (
-    State.QUEUED,
-    State.PREPROCESSING,
-    State.PREPROCESSED,
-    State.WORKING,
-    State.INVERTED,
-    State.GENERATING,
-    State.GENERATED,
-    State.PUBLISHING,
-    State.ERROR,
-)
+WORK_STATES = (WORK_STARTED_STATES - {State.PUBLISHED}) | {State.ERROR}
 
 
 @dataclass(frozen=True)
