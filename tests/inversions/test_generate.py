@@ -9,25 +9,9 @@ from inversions import demo, overdue, pipeline, services
 from inversions.models import Inversion
 from ops.states import State
 from tests.factories import events_of
-from tests.inversions.conftest import invertible_program
+from tests.inversions.conftest import demo_report
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def working(inverter, local_collections, eager_tasks, settings, django_capture_on_commit_callbacks):
-    settings.LEVEL2_GENERATION_PROCESSES = 1
-    program = invertible_program(datasets=2)
-    demo.prepare_program(program)
-    with django_capture_on_commit_callbacks(execute=True):
-        services.queue_program(program_id=program.pk, user=inverter)
-    services.start_work(program_id=program.pk, user=inverter)
-    return program
-
-
-def report(program):
-    dataset_ids = list(program.datasets.values_list("id", flat=True))
-    return services.DoneReport("0123abcd", "team", demo.demo_result_path(program.pk), dataset_ids)
 
 
 def test_results_that_do_not_fit_are_an_error_naming_the_file_and_retry_generates_again(
@@ -37,7 +21,7 @@ def test_results_that_do_not_fit_are_an_error_naming_the_file_and_retry_generate
     good = (results / "per_ori.fits").read_bytes()
     (results / "per_ori.fits").write_bytes(b"not a FITS file")
     with django_capture_on_commit_callbacks(execute=True):
-        services.report_done(program_id=working.pk, user=inverter, report=report(working))
+        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
     working.refresh_from_db()
     error = events_of(working)[-1]
     assert (working.state, error.details["step"]) == (State.ERROR, "generating")

@@ -8,32 +8,20 @@ from ops.metadata.client import MetadataClient
 from ops.metadata.inventory import ensure_l2_inversion_inventory
 from ops.states import State
 from tests.factories import events_of
-from tests.inversions.conftest import invertible_program
+from tests.inversions.conftest import demo_report
 from tests.inversions.test_catalog import Listener
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def generated(inverter, local_collections, eager_tasks, settings, django_capture_on_commit_callbacks):
+def generated(working, inverter, django_capture_on_commit_callbacks):
     """A demo OP walked through the services to ``generated``."""
-    settings.LEVEL2_GENERATION_PROCESSES = 1
-    program = invertible_program(datasets=2)
-    demo.prepare_program(program)
     with django_capture_on_commit_callbacks(execute=True):
-        services.queue_program(program_id=program.pk, user=inverter)
-    services.start_work(program_id=program.pk, user=inverter)
-    report = services.DoneReport(
-        "0123abcd",
-        "team",
-        demo.demo_result_path(program.pk),
-        list(program.datasets.values_list("id", flat=True)),
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        services.report_done(program_id=program.pk, user=inverter, report=report)
-    program.refresh_from_db()
-    assert program.state == State.GENERATED
-    return program
+        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
+    working.refresh_from_db()
+    assert working.state == State.GENERATED
+    return working
 
 
 @pytest.fixture
