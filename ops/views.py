@@ -91,9 +91,8 @@ def proposal_detail(request, proposal_id: str):
         summary = selectors.proposal_summary(proposal_id=proposal_id)
     except Proposal.DoesNotExist:
         raise Http404("No such proposal.") from None
-    sort = request.GET.get("sort", "")
-    if sort not in selectors.PROGRAM_SORTS:
-        sort = selectors.DEFAULT_PROGRAM_SORT
+    # The programs table's own reading of ?sort= (an unknown order is the default one).
+    sort = ProgramFilterForm(request.GET, instruments=()).filters()["sort"]
     page = selectors.program_page(
         proposal=proposal_id,
         sort=sort,
