@@ -16,7 +16,7 @@ from inversions import actions, overdue
 from inversions.models import Inversion, Transfer
 from inversions.transfers import get_backend
 from ops import selectors as ops_selectors
-from ops.models import ObservingProgram, Scan
+from ops.models import ObservingProgram, ProgramEvent, Scan
 from ops.states import State
 
 # States the worker moves on by itself: their pages follow it live.
@@ -286,24 +286,26 @@ def _section(
 
 
 def _errors(programs: QuerySet[ObservingProgram], *, counts: dict[str, int], now: datetime) -> BoardSection:
-    """OPs in error, oldest first, with the step that failed and its message."""
+    """OPs in error, oldest first, with the step that failed and its message: those of the event
+    that entered error (notes since then repeat the state; ops.history.state_before in SQL)."""
+    failure = (
+        ProgramEvent.objects.filter(program_id=OuterRef("pk"), to_state=State.ERROR)
+        .exclude(from_state=State.ERROR)
+        .order_by("-id")
+    )
     errors = (
         programs.filter(state=State.ERROR)
         .annotate(
-            failed_step=F("current_event__from_state"),
-            error=KeyTextTransform("message", "current_event__details"),
+            failed_step=Subquery(failure.values("from_state")[:1]),
+            error=Subquery(
+                failure.annotate(message=KeyTextTransform("message", "details")).values("message")[:1]
+            ),
         )
         .order_by("state_since", "id")[:BOARD_ROWS]
     )
     return BoardSection(
         rows=[
-            # After a note in error the newest event is error → error: the failed step is unknown here.
-            _row(
-                program,
-                now=now,
-                failed_step="" if program.failed_step == State.ERROR else program.failed_step,
-                error_message=program.error or "",
-            )
+            _row(program, now=now, failed_step=program.failed_step or "", error_message=program.error or "")
             for program in errors
         ],
         total=counts.get(State.ERROR, 0),

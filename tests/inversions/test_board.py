@@ -162,7 +162,7 @@ def test_errors_overdue_ops_and_recent_failed_scans_need_attention(viewer_client
     assert "Nothing needs attention" not in attention
 
 
-def test_a_note_on_an_op_in_error_does_not_pass_for_the_failed_step(viewer_client):
+def test_a_note_on_an_op_in_error_leaves_the_failed_step_and_its_message(viewer_client):
     program = in_error(message="The Level 1 collection refused the transfer")
     record_event(
         program_id=program.pk,
@@ -173,7 +173,8 @@ def test_a_note_on_an_op_in_error_does_not_pass_for_the_failed_step(viewer_clien
 
     attention = section(board_html(viewer_client), "needs-attention")
 
-    assert program.pk in attention and "a step failed" in attention and "error failed" not in attention
+    assert program.pk in attention and "preprocessing failed" in attention and "error failed" not in attention
+    assert "The Level 1 collection refused the transfer" in attention
 
 
 def test_an_empty_board_says_what_would_fill_each_section(viewer_client):
