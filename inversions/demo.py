@@ -17,6 +17,7 @@ from inversions.pipeline import datasets_to_preprocess
 from inversions.products.synthetic import write_l1_dataset, write_results
 from inversions.transfers import collections
 from ops.models import ObservingProgram
+from ops.selectors import PROGRAM_SORTS
 from ops.states import State
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,12 @@ def prepare_program(program: ObservingProgram) -> bool:
 
 
 def prepare_demo_files(*, limit: int = 10) -> int:
-    """Files for up to ``limit`` invertible OPs that have none yet; returns how many got them."""
+    """Files for up to ``limit`` invertible OPs that have none yet, in the board's order (the
+    candidates a newcomer sees first are ready first); returns how many got them."""
     team = _root() / settings.LEVEL2_DEMO_TEAM_COLLECTION / "demo"
     done = {path.name for path in team.iterdir()} if team.is_dir() else set()
     prepared = 0
-    programs = ObservingProgram.objects.filter(state=State.INVERTIBLE).order_by("-first_seen_at", "pk")
+    programs = ObservingProgram.objects.filter(state=State.INVERTIBLE).order_by(*PROGRAM_SORTS["score"][1])
     for program in programs.iterator():
         if program.pk in done:
             continue

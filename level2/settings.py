@@ -305,7 +305,8 @@ CELERY_BEAT_SCHEDULE = {
     "email-overdue": {"task": "inversions.tasks.email_overdue", "schedule": 24 * 3600},
 }
 if LEVEL2_METADATA_IS_DEMO and not GLOBUS_CLIENT_ID:
+    # Often: an OP queued before its demo files exist fails its preprocessing.
     CELERY_BEAT_SCHEDULE["prepare-demo-files"] = {
         "task": "inversions.tasks.prepare_demo_files",
-        "schedule": 60,
+        "schedule": 15,
     }
