@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+
+# Ids that the service joins into paths (Level 1 folders, scratch, the archive's keys): one
+# safe path part each, so that a record cannot point a path elsewhere ("/etc", "..").
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def is_safe_id(value: str) -> bool:
+    """Whether ``value`` may be one part of a path: SAFE_ID, and never ``..``."""
+    return SAFE_ID.fullmatch(value) is not None and ".." not in value
 
 
 class RecordError(ValueError):
@@ -76,7 +86,8 @@ class _Reader:
             raise RecordError("?", "record", f"is {type(raw).__name__}, not an object")
         self.raw = raw
         dataset_id = raw.get("datasetId")
-        self.dataset_id = dataset_id if isinstance(dataset_id, str) and dataset_id else "?"
+        # Cut: the id names the scan's error (a column of 200), whatever length the store sent.
+        self.dataset_id = dataset_id[:100] if isinstance(dataset_id, str) and dataset_id else "?"
 
     def error(self, field: str, problem: str) -> RecordError:
         return RecordError(self.dataset_id, field, problem)
@@ -91,6 +102,16 @@ class _Reader:
             raise self.error(field, f"is {value!r}, not text")
         if len(value) > max_length:
             raise self.error(field, f"is {len(value)} characters long, more than {max_length}")
+        return value
+
+    def path_id(self, field: str, *, max_length: int, required: bool = False) -> str:
+        """Text that becomes a path part: is_safe_id or empty."""
+        value = self.text(field, max_length=max_length, required=required)
+        if value and not is_safe_id(value):
+            raise self.error(
+                field,
+                f"is {value[:80]!r}, not an id (letters, digits and _ . -, no '..', not starting with them)",
+            )
         return value
 
     def datetime(self, field: str, *, required: bool = False) -> dt.datetime | None:
@@ -164,12 +185,12 @@ class _Reader:
 # How parse_dataset reads each field: the kind of value, and its maximum length (text),
 # its key (a count in a block) or whether it is required. One entry per DatasetRecord field,
 # in the dataclass's order (raw, the last, is added as it is).
-_TEXT, _DATETIME, _NUMBER, _SIZE, _COUNT, _BLOCK_COUNT, _MAPPING, _FLAG, _TEXT_LIST = range(9)
+_TEXT, _DATETIME, _NUMBER, _SIZE, _COUNT, _BLOCK_COUNT, _MAPPING, _FLAG, _TEXT_LIST, _PATH_ID = range(10)
 _DATASET_FIELDS: tuple[tuple[str, int, Any, bool], ...] = (
-    ("datasetId", _TEXT, 64, True),
-    ("primaryProposalId", _TEXT, 64, True),
-    ("primaryExperimentId", _TEXT, 64, False),
-    ("observingProgramExecutionId", _TEXT, 128, True),
+    ("datasetId", _PATH_ID, 64, True),
+    ("primaryProposalId", _PATH_ID, 64, True),
+    ("primaryExperimentId", _PATH_ID, 64, False),
+    ("observingProgramExecutionId", _PATH_ID, 128, True),
     ("instrumentProgramExecutionId", _TEXT, 128, True),
     ("instrumentName", _TEXT, 32, False),
     ("createDate", _DATETIME, None, True),
@@ -193,13 +214,14 @@ _DATASET_FIELDS: tuple[tuple[str, int, Any, bool], ...] = (
     ("datasetSize", _SIZE, None, False),
     ("isEmbargoed", _FLAG, None, False),
     ("embargoEndDate", _DATETIME, None, False),
-    ("bucket", _TEXT, 64, False),
+    ("bucket", _PATH_ID, 64, False),
     ("productId", _TEXT, 128, False),
     ("browseMovieUrl", _TEXT, 500, False),
 )
 assert len(_DATASET_FIELDS) + 1 == len(DatasetRecord.__dataclass_fields__)
 
 _UTC = dt.UTC
+_safe_id_match = SAFE_ID.fullmatch
 _fromisoformat = dt.datetime.fromisoformat
 
 
@@ -208,6 +230,8 @@ def _read_slowly(reader: _Reader, key: str, kind: int, argument: Any, required: 
     conversion, which gives the same value or raises the field's RecordError."""
     if kind == _TEXT:
         return reader.text(key, max_length=argument, required=required)
+    if kind == _PATH_ID:
+        return reader.path_id(key, max_length=argument, required=required)
     if kind == _DATETIME:
         return reader.datetime(key, required=required)
     if kind == _NUMBER:
@@ -237,6 +261,8 @@ def parse_listed(raw: Any) -> ListedDataset:
             and 0 < len(dataset_id) <= 64
             and type(proposal_id) is str
             and 0 < len(proposal_id) <= 64
+            and is_safe_id(dataset_id)
+            and is_safe_id(proposal_id)
         ):
             if update_date is None:
                 return ListedDataset(dataset_id, proposal_id, None)
@@ -253,8 +279,8 @@ def parse_listed(raw: Any) -> ListedDataset:
                     )
     reader = _Reader(raw)
     return ListedDataset(
-        dataset_id=reader.text("datasetId", max_length=64, required=True),
-        proposal_id=reader.text("primaryProposalId", max_length=64, required=True),
+        dataset_id=reader.path_id("datasetId", max_length=64, required=True),
+        proposal_id=reader.path_id("primaryProposalId", max_length=64, required=True),
         update_date=reader.datetime("updateDate"),
     )
 
@@ -278,8 +304,12 @@ def parse_dataset(raw: Any) -> DatasetRecord:
     append = values.append
     for key, kind, argument, required in _DATASET_FIELDS:
         value = get(key)
-        if kind == _TEXT:
-            if type(value) is str and 0 < len(value) <= argument:
+        if kind in (_TEXT, _PATH_ID):
+            if (
+                type(value) is str
+                and 0 < len(value) <= argument
+                and (kind == _TEXT or (_safe_id_match(value) is not None and ".." not in value))
+            ):
                 append(value)
                 continue
             if value is None and not required:

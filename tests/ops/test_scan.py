@@ -234,6 +234,34 @@ def test_one_malformed_record_is_one_error_and_the_others_are_saved(db, store):
     assert (scan.new_count, scan.error_count) == (1, 0)
 
 
+@pytest.mark.parametrize("proposal_id", ["/tmp/level2-evil", "pid_3_54/../../x", ".."])
+def test_a_record_whose_proposal_id_would_leave_a_path_is_an_error_and_the_others_are_kept(
+    db, store, proposal_id
+):
+    store.add(
+        dataset_record("EVILA", primaryProposalId=proposal_id, observingProgramExecutionId="eid_9_9_op")
+    )
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count) == ("succeeded", 4, 1)
+    (error,) = scan.errors.all()
+    assert error.record == "EVILA" and "primaryProposalId" in error.message
+    assert not Dataset.objects.filter(pk="EVILA").exists()
+    assert not Proposal.objects.filter(pk=proposal_id).exists()
+
+
+def test_a_record_whose_bucket_would_leave_a_path_is_an_error_and_the_others_are_kept(db, store):
+    store.records["AAAAB"]["bucket"] = "../../etc"
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count) == ("succeeded", 3, 1)
+    (error,) = scan.errors.all()
+    assert error.record == "AAAAB" and "bucket" in error.message
+    assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 1
+
+
 def test_http_500_then_success_is_retried(db, store):
     store.fail("DatasetList", Failure(status=500))
     store.fail("DatasetsByProposal", Failure(status=502), Failure(status=503))

@@ -98,6 +98,35 @@ def test_a_bad_field_is_an_error_naming_the_dataset_and_the_field(field, value, 
     assert raised.value.dataset_id == "BADONE" and raised.value.field.startswith(field)
 
 
+@pytest.mark.parametrize("field", ["datasetId", "primaryProposalId", "primaryExperimentId", "bucket",
+                                   "observingProgramExecutionId"])  # fmt: skip
+@pytest.mark.parametrize(
+    "value", ["/tmp/evil", "..", "a..b", "../pid_1_2", "pid/1", ".hidden", "-x", "a\x00b", "é"]
+)
+def test_an_id_that_becomes_a_path_part_must_be_a_safe_id(field, value):
+    with pytest.raises(RecordError) as raised:
+        parse_dataset(
+            dataset_record("BADONE", **{field: value}) if field != "datasetId" else dataset_record(value)
+        )
+
+    assert raised.value.field == field
+    assert "not an id" in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["/tmp/evil", "..", "pid_1_2/.."])
+def test_a_listed_row_with_an_unsafe_id_is_an_error(value):
+    with pytest.raises(RecordError, match=r"primaryProposalId is .*not an id"):
+        parse_listed({"datasetId": "B", "primaryProposalId": value, "updateDate": None})
+    with pytest.raises(RecordError, match=r"datasetId is .*not an id"):
+        parse_listed({"datasetId": value, "primaryProposalId": "pid_1_2", "updateDate": None})
+
+
+def test_real_ids_are_safe():
+    record = parse_dataset(dataset_record("AB.C-D_1", bucket="data-2", primaryExperimentId="eid_3_54"))
+
+    assert (record.dataset_id, record.bucket) == ("AB.C-D_1", "data-2")
+
+
 def test_a_record_without_an_id_is_an_error():
     with pytest.raises(RecordError, match=r"dataset \?: datasetId is missing"):
         parse_dataset(dataset_record(datasetId=None))
