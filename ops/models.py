@@ -13,6 +13,9 @@ from ops.scoring import LABELS as SCORE_LABELS
 from ops.states import ActorKind, State
 
 _KEY_NUMBERS = re.compile(r"^[a-z]+_(\d+)_(\d+)$")
+# A web address a page may link to: http(s) and nothing a browser would read otherwise
+# (javascript:, data:, leading blanks or control characters).
+_WEB_URL = re.compile(r"https?://[^\x00-\x20\x7f]+", re.IGNORECASE)
 
 
 def key_numbers(key: str) -> tuple[int, int]:
@@ -186,6 +189,11 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def browse_movie_link(self) -> str:
+        """The movie's address when it is http(s), else "": the store's text is untrusted."""
+        return self.browse_movie_url if _WEB_URL.fullmatch(self.browse_movie_url) else ""
 
 
 class Scan(models.Model):

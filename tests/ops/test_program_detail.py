@@ -236,7 +236,27 @@ def test_datasets_show_embargo_and_browse_movie(viewer_client):
     assert "629.90\u2013630.60 nm" in html and "Fe I (630.25 nm)" in html
 
 
-def test_an_unqualified_program_shows_its_datasets_values_without_marks(viewer_client):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.domain)//",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "https://vimeo.com/1\njavascript:alert(1)",
+        "//evil.example/movie",
+    ],
+)
+def test_a_browse_movie_url_that_is_not_http_is_no_link(viewer_client, url):
+    program = op(ips=[("VISP", {"browse_movie_url": url})])
+
+    html = page(viewer_client, program)
+
+    assert "movie<span" not in html
+    assert "javascript:" not in html.lower() and "data:text" not in html and "evil.example" not in html
+
+
+
     program = op(ips=[("VISP", {"ao_locked": 111})])  # 25 % of 444 frames
     html = page(viewer_client, program)
     assert "not qualified yet" in html
