@@ -26,6 +26,7 @@ from inversions.forms import DoneReportForm
 from inversions.globus_picker import picker_url
 from inversions.pipeline import datasets_to_preprocess
 from inversions.transfers import get_backend
+from level2.htmx import VARY, render_page
 from ops import selectors as ops_selectors
 from ops.history import TransitionError
 from ops.models import ObservingProgram
@@ -62,6 +63,7 @@ def _render_work(
 
 @login_required
 @require_GET
+@vary_on_headers(*VARY)  # ?part=status answers htmx with the status alone: cache the two apart
 def program_detail(request, program_id: str):
     """ops' program page with the work panel of this app."""
     if request.htmx and request.GET.get("part") == "status":
@@ -144,7 +146,7 @@ def _after_action(request, program_id: str):
     OP's work panel; without JavaScript, a redirect to that page."""
     if _from_board(request):
         if request.htmx:
-            return _render_board(request, "inversions/board.html#board-after-action")
+            return render(request, "inversions/board.html#board-sections", _board_context(request))
         return redirect("board")
     if request.htmx:
         return _render_work(request, _program(program_id))
@@ -201,17 +203,12 @@ def report_done(request, program_id: str):
 @login_required
 @require_GET
 def work_queue(request):
-    rows = selectors.work_queue()
-    template = "inversions/queue.html#queue-table" if request.htmx else "inversions/queue.html"
-    return render(
-        request,
-        template,
-        {
-            "rows": rows,
-            "can_reorder": roles.is_inverter(request.user),
-            "move": actions.ACTIONS_BY_SLUG["move-to-top"],
-        },
-    )
+    context = {
+        "rows": selectors.work_queue(),
+        "can_reorder": roles.is_inverter(request.user),
+        "move": actions.ACTIONS_BY_SLUG["move-to-top"],
+    }
+    return render_page(request, "inversions/queue.html", context, part="queue-table")
 
 
 @login_required
@@ -236,23 +233,19 @@ def quicklook(request, program_id: str, name: str):
 
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")  # the same URL answers the page and its sections: cache them apart
 def board(request):
     """The lead's work board; its sections poll this view for themselves alone."""
-    template = "inversions/board.html#board-sections" if request.htmx else "inversions/board.html"
-    return _render_board(request, template)
+    return render_page(request, "inversions/board.html", _board_context(request), part="board-sections")
 
 
-def _render_board(request, template: str):
-    return render(request, template, {"board": selectors.board(now=timezone.now(), user=request.user)})
+def _board_context(request) -> dict:
+    return {"board": selectors.board(now=timezone.now(), user=request.user)}
 
 
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")  # the same URL answers the page and its polled charts: cache them apart
 def charts(request):
     """How the pipeline flows over time (issue 8); the charts poll this view for themselves alone."""
     data = charts_data(now=timezone.now())
     context = {"data": data, "charts": pipeline_charts(data.history) if data.history else None}
-    template = "inversions/charts.html#charts" if request.htmx else "inversions/charts.html"
-    return render(request, template, context)
+    return render_page(request, "inversions/charts.html", context, part="charts")

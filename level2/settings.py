@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After the messages' middleware: it hands htmx answers their messages before they are stored.
+    "level2.htmx.HtmxMessagesMiddleware",
 ]
 
 ROOT_URLCONF = "level2.urls"

@@ -4,10 +4,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from level2.htmx import render_page
 from ops import selectors, tasks
 from ops.forms import ProgramFilterForm
 from ops.models import Proposal, Scan
@@ -69,8 +70,7 @@ def program_list(request):
             (value, label, counts.get(value, 0)) for value, label in [("", "all"), *State.choices]
         ],
     }
-    template = "ops/program_list.html#program-table" if request.htmx else "ops/program_list.html"
-    return render(request, template, context)
+    return render_page(request, "ops/program_list.html", context, part="program-table")
 
 
 PROPOSALS_PER_PAGE = 50
@@ -80,8 +80,7 @@ PROPOSALS_PER_PAGE = 50
 @require_GET
 def proposal_list(request):
     page = selectors.proposal_page(page_number=request.GET.get("page"), per_page=PROPOSALS_PER_PAGE)
-    template = "ops/proposal_list.html#proposal-table" if request.htmx else "ops/proposal_list.html"
-    return render(request, template, {"page": page})
+    return render_page(request, "ops/proposal_list.html", {"page": page}, part="proposal-table")
 
 
 @login_required
@@ -106,8 +105,7 @@ def proposal_detail(request, proposal_id: str):
         "headers": _column_headers(request, sort),
         "now": timezone.now(),
     }
-    template = "ops/proposal_detail.html#refresh" if request.htmx else "ops/proposal_detail.html"
-    return render(request, template, context)
+    return render_page(request, "ops/proposal_detail.html", context, part="refresh")
 
 
 SCANS_PER_PAGE = 50
@@ -122,8 +120,7 @@ def scan_list(request):
         "page": page,
         "any_running": any(scan.status == Scan.Status.RUNNING for scan in page.object_list),
     }
-    template = "ops/scan_list.html#scan-table" if request.htmx else "ops/scan_list.html"
-    return render(request, template, context)
+    return render_page(request, "ops/scan_list.html", context, part="scan-table")
 
 
 @login_required
@@ -148,9 +145,7 @@ def scan_detail(request, scan_id: int):
         scan = selectors.scan_detail(scan_id=scan_id)
     except Scan.DoesNotExist:
         raise Http404("No such scan.") from None
-    if request.htmx:
-        return render(request, "ops/scan_detail.html#scan-summary", {"scan": scan})
     errors = Paginator(selectors.scan_errors(scan=scan), SCAN_ERRORS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    return render(request, "ops/scan_detail.html", {"scan": scan, "page": errors})
+    return render_page(request, "ops/scan_detail.html", {"scan": scan, "page": errors}, part="scan-summary")

@@ -40,7 +40,7 @@ def test_work_on_this_next_on_the_board_moves_the_op_to_up_next_in_place(
     page.locator("#candidates").get_by_role("button", name="Work on this next").click()
 
     page.locator("#up-next").get_by_role("link", name=program.pk).wait_for(timeout=REFRESH_MS)
-    assert "Work on this next: done." in page.locator("#board-messages").inner_text()
+    assert "Work on this next: done." in page.locator("#messages").inner_text()
     assert "No candidates" in page.locator("#candidates").inner_text()
     assert page.evaluate("window.notReloaded") is True
 

@@ -309,7 +309,7 @@ def test_work_on_this_next_with_htmx_swaps_the_sections_and_the_outcome(client, 
     assert other.pk in section(html, "candidates")
     assert 'href="/programs/?state=queued">queued <b>1</b>' in html
     assert 'href="/programs/?state=invertible">invertible <b>1</b>' in html
-    messages = re.search(r'<div id="board-messages" hx-swap-oob="innerHTML">.*?</div>', html, re.DOTALL)[0]
+    messages = re.search(r'<ul id="messages"[^>]* hx-swap-oob="beforeend">.*?</ul>', html, re.DOTALL)[0]
     assert "Work on this next: done." in messages
 
 
