@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from inversions import views as inversions_views
 from inversions.api import api
+from level2.views import favicon
 
 urlpatterns = [
     # The lead's work board: where the day starts.
@@ -11,6 +12,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/globus/", include("inversions.globus_urls")),
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     # An OP's page: what ops knows of it, with the work of the inversions app.

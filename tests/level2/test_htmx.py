@@ -72,3 +72,7 @@ def test_a_message_is_shown_once(client):
     assert "Work on this next: done." not in client.get(url).content.decode()
     assert b'id="messages"' not in client.get(url + "?part=status&seen=queued", headers=HTMX).content
 
+
+def test_the_favicon_answers_where_browsers_ask(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("level2/favicon.ico")
