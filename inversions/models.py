@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 import string
-import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -85,9 +84,9 @@ class Inversion(models.Model):
 class Transfer(models.Model):
     """One transfer of one step, through the transfer interface (inversions.transfers).
 
-    The submission id is made and stored before the transfer is submitted; ``task_id`` is
-    set once the backend has accepted it. The poller (a periodic task) brings status and
-    progress up to date.
+    The submission id is had from the backend (Globus gives them) and stored before the
+    transfer is submitted; ``task_id`` is set once the backend has accepted it. The poller (a
+    periodic task) brings status and progress up to date.
     """
 
     class Step(models.TextChoices):
@@ -103,7 +102,8 @@ class Transfer(models.Model):
 
     inversion = models.ForeignKey(Inversion, on_delete=models.PROTECT, related_name="transfers")
     step = models.CharField(max_length=16, choices=Step)
-    submission_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # No default: every id comes from the backend (inversions.transfers), never made here.
+    submission_id = models.UUIDField(unique=True, editable=False)
     backend = models.CharField(max_length=16)
     task_id = models.CharField(max_length=64, blank=True)
     label = models.CharField(max_length=128)
@@ -115,6 +115,8 @@ class Transfer(models.Model):
     files_total = models.PositiveIntegerField(null=True, blank=True)
     bytes_done = models.BigIntegerField(default=0)
     message = models.TextField(blank=True)
+    # While the task struggles: the backend's long account of it (Globus's nice_status_details).
+    status_details = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -1,10 +1,13 @@
 """The worker's steps of an OP's work: preprocess, generate, publish.
 
 Each step moves the OP through ``ops.history`` as the worker. Transfers go through
-``inversions.transfers``: a Transfer row with its submission id is committed together with
-the event that starts the step, then submitted; the poller (``poll_transfers``) follows it
-and, when it succeeds, takes the step on. A step that fails for good records ``error`` with
-the step and the message, from which "Retry" starts it again.
+``inversions.transfers``: a submission id is had from the backend first (Globus gives them;
+SubmissionIdUnavailable leaves the OP as it is, and the Celery task tries again), then a
+Transfer row with it is committed together with the event that starts the step, then
+submitted; the poller (``poll_transfers``) follows it and, when it succeeds, takes the step
+on. A step that fails for good records ``error`` with the step and the message, from which
+"Retry" starts it again with a new transfer. No transfer waits for ever: one that fails, that
+the backend no longer knows, or that is not done by its deadline ends its step in ``error``.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ from django.utils import timezone
 from inversions import services
 from inversions.models import Inversion, Transfer
 from inversions.transfers import (
+    Fault,
+    TaskNotFound,
     TaskStatus,
     TransferError,
     TransferItem,
     TransferRequest,
     collections,
+    describe_faults,
     get_backend,
 )
 from ops import selectors as ops_selectors
@@ -81,14 +87,18 @@ def _new_transfer(
     *,
     inversion: Inversion,
     step: Transfer.Step,
+    submission_id: str,
     label: str,
     source: str,
     destination: str,
     items: list[TransferItem],
 ) -> Transfer:
+    """The transfer's row, with the submission id the backend gave (``new_submission_id``,
+    asked outside any transaction: it may be a call to Globus)."""
     return Transfer.objects.create(
         inversion=inversion,
         step=step,
+        submission_id=submission_id,
         backend=get_backend().name,
         label=label[:128],
         source_collection=source,
@@ -136,30 +146,61 @@ def poll_transfer(*, transfer_id: int) -> None:
         return
     if transfer.status != Transfer.Status.ACTIVE:
         return
+    hours = settings.LEVEL2_TRANSFER_DEADLINE_HOURS
+    past_deadline = now > (transfer.submitted_at or transfer.created_at) + timedelta(hours=hours)
     try:
         progress = get_backend().status(transfer.task_id)
+    except TaskNotFound as error:
+        _finish_transfer(
+            transfer=transfer, status=TaskStatus.FAILED, message=_failure(transfer, str(error).rstrip("."))
+        )
+        return
     except TransferError as error:
         Transfer.objects.filter(pk=transfer.pk).update(message=str(error), polled_at=now)
+        if past_deadline:
+            message = f"The state of the transfer was still unknown after {hours:g} hours: {error}"
+            _finish_transfer(transfer=transfer, status=TaskStatus.FAILED, message=_failure(transfer, message))
         return
     Transfer.objects.filter(pk=transfer.pk).update(
         files_done=progress.files_done,
         files_total=progress.files_total,
         bytes_done=progress.bytes_done,
         message=progress.message,
+        status_details=progress.details,
         polled_at=now,
     )
-    deadline = transfer.submitted_at + timedelta(hours=settings.LEVEL2_TRANSFER_DEADLINE_HOURS)
-    if progress.status == TaskStatus.ACTIVE and now > deadline:
-        message = f"The transfer did not finish within {settings.LEVEL2_TRANSFER_DEADLINE_HOURS:g} hours"
+    if progress.status == TaskStatus.ACTIVE and past_deadline:
+        message = f"The transfer did not finish within {hours:g} hours"
         if progress.message:
-            message += f" ({progress.message})"
-        _finish_transfer(transfer=transfer, status=TaskStatus.FAILED, message=message + ".")
-    elif progress.status != TaskStatus.ACTIVE:
+            message += f": {progress.message}"
+        _finish_transfer(transfer=transfer, status=TaskStatus.FAILED, message=_failure(transfer, message))
+    elif progress.status == TaskStatus.FAILED:
+        faults = progress.faults or (Fault(progress.message or "the transfer failed"),)
+        _finish_transfer(
+            transfer=transfer,
+            status=TaskStatus.FAILED,
+            message=_failure(transfer, describe_faults(faults)),
+            facts={"reason": faults[0].reason, "paths": [fault.path for fault in faults if fault.path]},
+        )
+    elif progress.status == TaskStatus.SUCCEEDED:
         _finish_transfer(transfer=transfer, status=progress.status, message=progress.message)
 
 
-def _finish_transfer(*, transfer: Transfer, status: TaskStatus, message: str) -> None:
-    """Close the transfer and take its step on, once: of two pollers, one closes it."""
+def _failure(transfer: Transfer, what: str) -> str:
+    """``what`` went wrong, said of this transfer: "Permission denied on /data/pid_1_10/AQDCK/
+    (level1 → scratch, task 8af3…)"."""
+    names = {value: name for name, value in vars(collections()).items() if isinstance(value, str)}
+    source = names.get(transfer.source_collection, transfer.source_collection)
+    destination = names.get(transfer.destination_collection, transfer.destination_collection)
+    task = f"task {transfer.task_id[:8]}…" if len(transfer.task_id) > 8 else f"task {transfer.task_id}"
+    return f"{what[:1].upper()}{what[1:]} ({source} → {destination}, {task})."
+
+
+def _finish_transfer(
+    *, transfer: Transfer, status: TaskStatus, message: str, facts: dict[str, Any] | None = None
+) -> None:
+    """Close the transfer and take its step on, once: of two pollers, one closes it. ``facts``
+    go into the details of the ``error`` event of a failure."""
     transfer.refresh_from_db()
     inversion = transfer.inversion
     state = STEP_STATES[Transfer.Step(transfer.step)]
@@ -172,13 +213,14 @@ def _finish_transfer(*, transfer: Transfer, status: TaskStatus, message: str) ->
                 if status == TaskStatus.SUCCEEDED
                 else Transfer.Status.FAILED,
                 message=message,
+                status_details="",
                 completed_at=timezone.now(),
             )
             if not closed:
                 return
             transfer.refresh_from_db()
             if status != TaskStatus.SUCCEEDED:
-                facts = {"transfer": transfer.pk, "task_id": transfer.task_id}
+                facts = {"transfer": transfer.pk, "task_id": transfer.task_id, **(facts or {})}
                 if fail_step(
                     inversion=inversion, state=state, message=message or "The transfer failed.", **facts
                 ):
@@ -243,8 +285,21 @@ def datasets_to_preprocess(*, program_id: str) -> list[Dataset]:
     )
 
 
+def _submission_id(*, inversion_id: str, state: State) -> str | None:
+    """A submission id from the backend for the step that starts from ``state``, or None when
+    the attempt is not there (any more): then nothing is asked, and a retried task stops.
+    SubmissionIdUnavailable when the backend has none to give now."""
+    inversion = Inversion.objects.select_related("program").get(pk=inversion_id)
+    if inversion.ended_at is not None or _program_state(inversion) != state:
+        return None
+    return get_backend().new_submission_id()
+
+
 def preprocess(*, inversion_id: str) -> Transfer | None:
     """queued → preprocessing: copy the Level 1 data of the invertible IPs to scratch."""
+    submission_id = _submission_id(inversion_id=inversion_id, state=State.QUEUED)
+    if submission_id is None:
+        return None
     with transaction.atomic():
         inversion = Inversion.objects.select_for_update().select_related("program").get(pk=inversion_id)
         if inversion.ended_at is not None:
@@ -254,6 +309,7 @@ def preprocess(*, inversion_id: str) -> Transfer | None:
         transfer = _new_transfer(
             inversion=inversion,
             step=Transfer.Step.PREPROCESS,
+            submission_id=submission_id,
             label=f"Level 2 {inversion.id}: Level 1 data of {inversion.program_id}",
             source=places.level1,
             destination=places.scratch,
@@ -303,6 +359,9 @@ def scratch_folder(inversion: Inversion) -> Path:
 
 def bring_results(*, inversion_id: str) -> Transfer | None:
     """inverted → generating: copy the team's three result files in, then generate."""
+    submission_id = _submission_id(inversion_id=inversion_id, state=State.INVERTED)
+    if submission_id is None:
+        return None
     with transaction.atomic():
         inversion = Inversion.objects.select_for_update().select_related("program").get(pk=inversion_id)
         if inversion.ended_at is not None:
@@ -311,6 +370,7 @@ def bring_results(*, inversion_id: str) -> Transfer | None:
         transfer = _new_transfer(
             inversion=inversion,
             step=Transfer.Step.RESULTS,
+            submission_id=submission_id,
             label=f"Level 2 {inversion.id}: inversion results",
             source=inversion.result_collection,
             destination=collections().scratch,
@@ -428,6 +488,7 @@ def publish(*, inversion_id: str) -> ProgramEvent | None:
         transfer = _new_transfer(
             inversion=inversion,
             step=Transfer.Step.PUBLISH,
+            submission_id=get_backend().new_submission_id(),
             label=f"Level 2 {inversion.id}: products to the archive",
             source=places.scratch,
             destination=places.publish,

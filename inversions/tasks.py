@@ -7,17 +7,28 @@ import logging
 from celery import shared_task
 
 from inversions import demo, overdue, pipeline
+from inversions.transfers import SubmissionIdUnavailable
 
 log = logging.getLogger(__name__)
 
+# The steps that start a transfer first ask the backend for a submission id. When Globus has
+# none to give (unreachable, refusing), the OP stays where it is and the task tries again,
+# at growing intervals up to ten minutes, until Globus answers or the OP has moved on.
+TRANSFER_STEP = {
+    "autoretry_for": (SubmissionIdUnavailable,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "max_retries": None,
+}
 
-@shared_task
+
+@shared_task(**TRANSFER_STEP)
 def preprocess(inversion_id: str) -> None:
     """After "Work on this next" (or a retry): the Level 1 data to scratch."""
     pipeline.preprocess(inversion_id=inversion_id)
 
 
-@shared_task
+@shared_task(**TRANSFER_STEP)
 def generate(inversion_id: str) -> None:
     """After "Report done" (or a regenerate, a retry): the results to scratch."""
     pipeline.bring_results(inversion_id=inversion_id)
@@ -29,7 +40,7 @@ def generate_products(inversion_id: str) -> None:
     pipeline.generate_products(inversion_id=inversion_id)
 
 
-@shared_task
+@shared_task(**TRANSFER_STEP)
 def publish(inversion_id: str) -> None:
     """After "Publish" (or a retry), and after each publication step that a transfer ends."""
     pipeline.publish(inversion_id=inversion_id)

@@ -183,6 +183,7 @@ class TransferFactory(factory.django.DjangoModelFactory):
 
     inversion = factory.SubFactory(InversionFactory)
     step = "preprocess"
+    submission_id = factory.Faker("uuid4")
     backend = "local"
     label = factory.LazyAttribute(lambda transfer: f"Level 2 {transfer.inversion.id}")
     source_collection = "level1"

@@ -1,10 +1,11 @@
 """Moving files between collections: one interface, a Globus backend and a local one.
 
-A transfer is asked for with a submission id that the caller made and stored *before*
-submitting: submitting again with the same id never starts a second transfer (Globus answers
-"Duplicate" with the first task; the local backend finds its own record), so a worker that
-dies between "submit" and "record the task id" is harmless. Workers never wait for a
-transfer: a periodic task asks each active one for its ``status``.
+A transfer is asked for with a submission id that the backend gave (Globus hands them out;
+the local backend makes its own) and that the caller stored *before* submitting: submitting
+again with the same id never starts a second transfer (Globus answers "Duplicate" with the
+first task; the local backend finds its own record), so a worker that dies between "submit"
+and "record the task id" is harmless. Workers never wait for a transfer: a periodic task asks
+each active one for its ``status``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ class PathNotFound(TransferError):
 
 class CollectionNotReadable(TransferError):
     """The service may not read (or write) the collection: its access must be granted."""
+
+
+class TaskNotFound(TransferError):
+    """The backend does not know the task (any more): it will never report on it."""
+
+
+class SubmissionIdUnavailable(TransferError):
+    """No submission id could be had just now: the same request later may succeed."""
 
 
 class TaskStatus(StrEnum):
@@ -56,6 +65,15 @@ class TransferRequest:
 
 
 @dataclass(frozen=True)
+class Fault:
+    """What went wrong with which path of a transfer ("Permission denied", "/data/pid_1_10/AQDCK/").
+    The path is on the collection it names; empty when the backend did not say."""
+
+    reason: str
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class TransferProgress:
     """What a backend knows of one task now."""
 
@@ -66,6 +84,28 @@ class TransferProgress:
     # While ACTIVE: the problem the transfer is struggling with ("permission denied"), if any.
     # When FAILED: why it failed for good.
     message: str = ""
+    # When FAILED, and while ACTIVE with trouble: what failed where, newest first.
+    faults: tuple[Fault, ...] = ()
+    # While ACTIVE with trouble: the backend's own long account of it (Globus's nice_status_details).
+    details: str = ""
+
+
+def describe_faults(faults: Sequence[Fault], *, paths_shown: int = 3) -> str:
+    """What failed where, in one line: "permission denied on /a/ and /b/; file not found on /c/"."""
+    paths_of: dict[str, list[str]] = {}
+    for fault in faults:
+        paths = paths_of.setdefault(fault.reason, [])
+        if fault.path and fault.path not in paths:
+            paths.append(fault.path)
+    parts = []
+    for reason, paths in paths_of.items():
+        shown = (
+            " and ".join(paths)
+            if len(paths) <= paths_shown
+            else (f"{', '.join(paths[:paths_shown])} and {len(paths) - paths_shown} more")
+        )
+        parts.append(f"{reason} on {shown}" if paths else reason)
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -88,12 +128,17 @@ class Collections:
 class TransferBackend(Protocol):
     name: str
 
+    def new_submission_id(self) -> str:
+        """A submission id (a UUID) for one new transfer, to be stored before it is submitted.
+        SubmissionIdUnavailable when none can be had now."""
+
     def submit(self, request: TransferRequest) -> str:
         """Start the transfer (or find the one already started with this submission id) and
         return its task id. Raises TransferError when it cannot be started."""
 
     def status(self, task_id: str) -> TransferProgress:
-        """The task's state and progress now."""
+        """The task's state and progress now. TaskNotFound when the backend does not know
+        the task; TransferError when its state cannot be learned now."""
 
     def list_files(self, collection: str, path: str) -> list[ListedFile]:
         """The entries of a folder. PathNotFound, CollectionNotReadable or TransferError."""

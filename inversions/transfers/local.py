@@ -1,9 +1,10 @@
 """The local transfer backend: collection ids are folders under one root, and files really move.
 
 Without Globus credentials the whole flow runs on one machine: ``{root}/{collection}/{path}``.
-A task is a JSON record under ``{root}/.tasks/``, named by its submission id, so submitting
-again finds it instead of copying twice. A copy runs in the process that submits it; one whose
-process died is resumed by the next ``status`` call (the poller), skipping files already copied.
+Submission ids are made here (random UUIDs). A task is a JSON record under ``{root}/.tasks/``,
+named by its submission id, so submitting again finds it instead of copying twice. A copy runs in
+the process that submits it; one whose process died is resumed by the next ``status`` call (the
+poller), skipping files already copied. A failed copy records what failed where (its faults).
 Each file is copied under a temporary name and renamed, so a file under its final name is whole.
 """
 
@@ -12,13 +13,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from inversions.transfers import (
+    Fault,
     ListedFile,
     PathNotFound,
+    TaskNotFound,
     TaskStatus,
     TransferError,
     TransferItem,
@@ -54,6 +58,9 @@ class LocalBackend:
 
     # --- the interface ----------------------------------------------------------------------
 
+    def new_submission_id(self) -> str:
+        return str(uuid.uuid4())
+
     def submit(self, request: TransferRequest) -> str:
         task_id = request.submission_id
         record = self._read(task_id)
@@ -72,6 +79,7 @@ class LocalBackend:
                 "files_total": None,
                 "bytes_done": 0,
                 "message": "",
+                "faults": [],
             },
         )
         self._copy(task_id)
@@ -80,7 +88,7 @@ class LocalBackend:
     def status(self, task_id: str) -> TransferProgress:
         record = self._read(task_id)
         if record is None:
-            raise TransferError(f"The local backend has no transfer {task_id}.")
+            raise TaskNotFound(f"The local backend has no transfer {task_id}.")
         if record["status"] == TaskStatus.ACTIVE and not _alive(record["pid"]):
             # Its process died mid-copy: finish it here.
             record["pid"] = os.getpid()
@@ -92,6 +100,7 @@ class LocalBackend:
             files_total=record["files_total"],
             bytes_done=record["bytes_done"],
             message=record["message"],
+            faults=tuple(Fault(**fault) for fault in record.get("faults", [])),
         )
 
     def list_files(self, collection: str, path: str) -> list[ListedFile]:
@@ -117,31 +126,38 @@ class LocalBackend:
     def _copy(self, task_id: str) -> dict[str, Any]:
         record = self._read(task_id)
         assert record is not None
-        try:
-            pairs = [
-                pair
-                for item in record["items"]
-                for pair in self._file_pairs(
-                    record["source_collection"], record["destination_collection"], TransferItem(**item)
-                )
-            ]
-        except (TransferError, OSError) as error:
-            record.update(status=TaskStatus.FAILED, message=str(error))
-            self._write(task_id, record)
-            return record
+        source_collection = record["source_collection"]
+        destination_collection = record["destination_collection"]
+        pairs = []
+        for item in [TransferItem(**fields) for fields in record["items"]]:
+            try:
+                pairs += self._file_pairs(source_collection, destination_collection, item)
+            except (TransferError, OSError) as error:
+                reason = str(error) if isinstance(error, TransferError) else error.strerror or str(error)
+                return self._failed(task_id, record, Fault(reason, item.source_path))
         record.update(files_total=len(pairs), files_done=0, bytes_done=0)
-        try:
-            for number, (source, destination) in enumerate(pairs, start=1):
+        for number, (source, destination) in enumerate(pairs, start=1):
+            try:
                 record["bytes_done"] += _copy_file(source, destination, task_id)
-                record["files_done"] = number
-                if number % PROGRESS_EVERY_FILES == 0:
-                    self._write(task_id, record)
-        except OSError as error:
-            record.update(
-                status=TaskStatus.FAILED, message=f"Copy failed: {error.strerror}: {error.filename}"
-            )
-        else:
-            record.update(status=TaskStatus.SUCCEEDED, message="")
+            except OSError as error:
+                # Name the file as the collections know it, on the side that failed.
+                written = str(error.filename or "").startswith(str(destination.parent))
+                side, collection = (
+                    (destination, destination_collection) if written else (source, source_collection)
+                )
+                path = "/" + side.relative_to(self.root / collection).as_posix()
+                return self._failed(task_id, record, Fault(error.strerror or str(error), path))
+            record["files_done"] = number
+            if number % PROGRESS_EVERY_FILES == 0:
+                self._write(task_id, record)
+        record.update(status=TaskStatus.SUCCEEDED, message="", faults=[])
+        self._write(task_id, record)
+        return record
+
+    def _failed(self, task_id: str, record: dict[str, Any], fault: Fault) -> dict[str, Any]:
+        record.update(
+            status=TaskStatus.FAILED, message=f"{fault.reason}: {fault.path}", faults=[asdict(fault)]
+        )
         self._write(task_id, record)
         return record
 
@@ -149,11 +165,11 @@ class LocalBackend:
         source = self.path(source_collection, item.source_path)
         destination = self.path(destination_collection, item.destination_path)
         if not source.exists():
-            raise PathNotFound(f"File not found: {item.source_path} on collection {source_collection}.")
+            raise PathNotFound("file not found")
         if not item.recursive:
             return [(source, destination)]
         if not source.is_dir():
-            raise TransferError(f"{item.source_path} on collection {source_collection} is not a folder.")
+            raise TransferError("not a folder")
         return [
             (path, destination / path.relative_to(source))
             for path in sorted(source.rglob("*"))

@@ -1,6 +1,7 @@
 """Admin: API tokens (made with the secret shown once, revoked), the work's records view-only."""
 
 import re
+import uuid
 
 import pytest
 from django.urls import reverse
@@ -55,6 +56,7 @@ def test_inversions_and_transfers_are_listed_and_never_deleted(staff_client):
     transfer = Transfer.objects.create(
         inversion=inversion,
         step=Transfer.Step.PREPROCESS,
+        submission_id=uuid.uuid4(),
         backend="local",
         label="L1 to scratch",
         source_collection="level1",

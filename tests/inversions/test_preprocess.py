@@ -61,7 +61,11 @@ def test_missing_level1_data_is_an_error_that_retry_starts_again(
     error = events_of(program)[-1]
     assert program.state == State.ERROR
     assert error.details["step"] == "preprocessing"
-    assert "File not found" in error.details["message"]
+    first = program.datasets.order_by("id").first()
+    folder = f"/{first.bucket}/{first.proposal_id}/{first.id}/"
+    task_id = Transfer.objects.get().task_id
+    assert error.details["message"] == f"File not found on {folder} (level1 → scratch, task {task_id[:8]}…)."
+    assert (error.details["reason"], error.details["paths"]) == ("file not found", [folder])
 
     write_level1(local_collections, program)
     with django_capture_on_commit_callbacks(execute=True):
@@ -83,6 +87,7 @@ def test_a_worker_killed_before_submitting_is_finished_by_the_poller_with_the_sa
     transfer = pipeline._new_transfer(
         inversion=inversion,
         step=Transfer.Step.PREPROCESS,
+        submission_id=pipeline.get_backend().new_submission_id(),
         label="killed",
         source="level1",
         destination="scratch",
@@ -121,21 +126,23 @@ def test_a_copy_killed_mid_way_is_resumed_by_the_poller(inverter, local_collecti
     assert (progress.status, progress.files_done) == (TaskStatus.SUCCEEDED, 3)
 
 
-def test_a_transfer_past_its_deadline_fails_the_step(inverter, local_collections):
+def copying_since(inverter, *, days: float):
+    """An OP in preprocessing whose Level 1 copy is still under way, in this very process, since
+    ``days`` ago (its Level 1 data is there)."""
     program = invertible_program(datasets=1)
+    write_level1(pipeline.get_backend().root, program)
     services.queue_program(program_id=program.pk, user=inverter)
     transfer = pipeline._new_transfer(
         inversion=program.inversions.get(),
         step=Transfer.Step.PREPROCESS,
+        submission_id=pipeline.get_backend().new_submission_id(),
         label="slow",
         source="level1",
         destination="scratch",
         items=[],
     )
     record_event(program_id=program.pk, to_state=State.PREPROCESSING, actor=Actor(ActorKind.WORKER))
-    # Still copying, in this very process, for ten days.
-    backend = pipeline.get_backend()
-    backend._write(
+    pipeline.get_backend()._write(
         str(transfer.submission_id),
         {
             "status": "ACTIVE",
@@ -149,10 +156,59 @@ def test_a_transfer_past_its_deadline_fails_the_step(inverter, local_collections
     Transfer.objects.filter(pk=transfer.pk).update(
         status=Transfer.Status.ACTIVE,
         task_id=str(transfer.submission_id),
-        submitted_at=timezone.now() - timedelta(days=10),
+        submitted_at=timezone.now() - timedelta(days=days),
     )
+    transfer.refresh_from_db()
+    return program, transfer
+
+
+def test_a_transfer_past_its_deadline_fails_the_step(inverter, local_collections):
+    program, _transfer = copying_since(inverter, days=10)
     pipeline.poll_transfers()
     program.refresh_from_db()
     assert program.state == State.ERROR
     assert "did not finish within 72 hours" in events_of(program)[-1].details["message"]
     assert Transfer.objects.get().status == Transfer.Status.FAILED
+
+
+def test_a_copy_that_cannot_write_names_the_file_on_its_collection(inverter, local_collections):
+    program = invertible_program(datasets=1)
+    write_level1(local_collections, program, frames=1)
+    dataset = program.datasets.get()
+    # Where the frame should go, a folder stands: the copy cannot write the file.
+    frame = next((local_collections / "level1").rglob("*.fits")).name
+    (local_collections / "scratch" / dataset.proposal_id / dataset.id / frame).mkdir(parents=True)
+    services.queue_program(program_id=program.pk, user=inverter)
+
+    pipeline.preprocess(inversion_id=program.inversions.get().pk)
+
+    program.refresh_from_db()
+    error = events_of(program)[-1]
+    assert program.state == State.ERROR
+    assert error.details["paths"] == [f"/{dataset.proposal_id}/{dataset.id}/{frame}"]
+    assert str(local_collections) not in error.details["message"]  # paths on collections, not on disk
+
+
+def test_a_task_the_backend_does_not_know_ends_the_step_and_retry_starts_afresh(
+    inverter, local_collections, eager_tasks, django_capture_on_commit_callbacks
+):
+    program, first = copying_since(inverter, days=0)
+    (local_collections / ".tasks" / f"{first.task_id}.json").unlink()  # the backend lost it
+
+    pipeline.poll_transfers()
+
+    program.refresh_from_db()
+    assert program.state == State.ERROR
+    assert (
+        events_of(program)[-1]
+        .details["message"]
+        .startswith(f"The local backend has no transfer {first.task_id}")
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retry(program_id=program.pk, user=inverter)
+
+    program.refresh_from_db()
+    second = Transfer.objects.exclude(pk=first.pk).get()
+    assert second.submission_id != first.submission_id
+    assert (program.state, second.status) == (State.PREPROCESSED, Transfer.Status.SUCCEEDED)
