@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from inversions.paths import PathRefused, inside
 from inversions.pipeline import datasets_to_preprocess
 from inversions.products.synthetic import write_l1_dataset, write_results
 from inversions.transfers import collections
@@ -41,12 +42,13 @@ def prepare_program(program: ObservingProgram) -> bool:
     datasets = datasets_to_preprocess(program_id=program.pk)
     if not datasets:
         return False
-    results = _root() / settings.LEVEL2_DEMO_TEAM_COLLECTION / demo_result_path(program.pk).strip("/")
+    # inside(): the ids come from the store, the files must stay in the demo's collections.
+    results = inside(_root() / settings.LEVEL2_DEMO_TEAM_COLLECTION, demo_result_path(program.pk))
     if results.is_dir():
         return False
     for arm, dataset in enumerate(datasets, start=1):
-        folder = (
-            _root() / collections().level1 / (dataset.bucket or "data") / dataset.proposal_id / dataset.id
+        folder = inside(
+            _root() / collections().level1, dataset.bucket or "data", dataset.proposal_id, dataset.id
         )
         if not folder.is_dir():
             write_l1_dataset(
@@ -82,7 +84,12 @@ def prepare_demo_files(*, limit: int = 10) -> int:
     for program in programs.iterator():
         if program.pk in done:
             continue
-        if prepare_program(program):
+        try:
+            written = prepare_program(program)
+        except PathRefused as error:
+            log.warning("no demo files for %s: %s", program.pk, error)
+            continue
+        if written:
             prepared += 1
             log.info("demo files written for %s", program.pk)
         if prepared >= limit:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from posixpath import normpath
 
 import requests
 from django import forms
 from django.conf import settings
 
+from inversions.paths import PathRefused, clean_absolute_path
 from inversions.services import DoneReport
-from inversions.transfers import CollectionNotReadable, PathNotFound, TransferError, get_backend
+from inversions.transfers import (
+    CollectionNotReadable,
+    PathNotFound,
+    PathOutsideCollection,
+    TransferError,
+    get_backend,
+)
 from ops.states import State
 
 COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
@@ -98,10 +104,15 @@ class DoneReportForm(forms.Form):
         return self.cleaned_data["result_collection"].strip()
 
     def clean_result_path(self) -> str:
+        """The folder, normalised (``//runs/./7`` is ``/runs/7/``) before anything uses it."""
         path = self.cleaned_data["result_path"].strip()
         if not path.startswith("/"):
             raise forms.ValidationError("Give an absolute path, starting with /.")
-        return normpath(path) + ("/" if path != "/" else "")
+        try:
+            path = clean_absolute_path(path)
+        except PathRefused as error:
+            raise forms.ValidationError(str(error)) from None
+        return path if path.endswith("/") else path + "/"
 
     def clean(self):
         cleaned = super().clean()
@@ -111,7 +122,7 @@ class DoneReportForm(forms.Form):
                 listed = {
                     entry.name for entry in get_backend().list_files(collection, path) if not entry.is_dir
                 }
-            except (PathNotFound, CollectionNotReadable) as error:
+            except (PathNotFound, CollectionNotReadable, PathOutsideCollection) as error:
                 self.add_error("result_path", str(error))
             except TransferError as error:
                 self.add_error("result_path", f"The result location could not be checked: {error}")

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from inversions import services
 from inversions.models import Inversion, Transfer
+from inversions.paths import PathRefused, files_inside, inside
 from inversions.transfers import (
     Fault,
     TaskNotFound,
@@ -352,9 +353,24 @@ def preprocess(*, inversion_id: str) -> Transfer | None:
 # --- generate -------------------------------------------------------------------------------
 
 
-def scratch_folder(inversion: Inversion) -> Path:
-    """The worker's view of ``{scratch}/{proposalId}/{inversionDir}/``."""
-    return Path(settings.LEVEL2_SCRATCH_DIR) / inversion.program.proposal_id / inversion.directory
+def scratch_folder(inversion: Inversion, suffix: str = "") -> Path:
+    """The worker's view of ``{scratch}/{proposalId}/{inversionDir}{suffix}/``, resolved inside
+    scratch (PathRefused when a link leads elsewhere)."""
+    return inside(settings.LEVEL2_SCRATCH_DIR, inversion.program.proposal_id, inversion.directory + suffix)
+
+
+def _scratch_folders(inversion: Inversion) -> tuple[Path, Path]:
+    """The products' folder and the quicklooks' beside it, checked before generation reads or
+    writes anything: scratch is the team's space too, and a link there (the folders, the results
+    brought in, the Level 1 files) must not point the worker at other files. PathRefused."""
+    scratch = settings.LEVEL2_SCRATCH_DIR
+    out_dir, quicklook_dir = scratch_folder(inversion), scratch_folder(inversion, "_quicklook")
+    level1 = [
+        inside(scratch, inversion.program.proposal_id, dataset_id) for dataset_id in inversion.dataset_ids
+    ]
+    for folder in (out_dir, quicklook_dir, *level1):
+        files_inside(scratch, folder)
+    return out_dir, quicklook_dir
 
 
 def bring_results(*, inversion_id: str) -> Transfer | None:
@@ -405,7 +421,10 @@ def generate_products(*, inversion_id: str, processes: int | None = None) -> Pro
     inversion = Inversion.objects.select_related("program").get(pk=inversion_id)
     if _program_state(inversion) != State.GENERATING or inversion.ended_at is not None:
         return None
-    out_dir = scratch_folder(inversion)
+    try:
+        out_dir, quicklook_dir = _scratch_folders(inversion)
+    except PathRefused as error:
+        return fail_step(inversion=inversion, state=State.GENERATING, message=str(error))
 
     def on_progress(frames_done: int, frames_total: int) -> None:
         Inversion.objects.filter(pk=inversion.pk).update(frames_done=frames_done, frames_total=frames_total)
@@ -419,11 +438,12 @@ def generate_products(*, inversion_id: str, processes: int | None = None) -> Pro
             proposal_id=inversion.program.proposal_id,
             dataset_ids=list(inversion.dataset_ids),
             processes=processes or settings.LEVEL2_GENERATION_PROCESSES,
+            quicklook_dir=quicklook_dir,
             on_progress=on_progress,
         )
     except products.ProductInputError as error:
         return fail_step(inversion=inversion, state=State.GENERATING, message=str(error))
-    scratch = Path(settings.LEVEL2_SCRATCH_DIR)
+    scratch = Path(settings.LEVEL2_SCRATCH_DIR).resolve()  # as out_dir is
     summary = {
         "files": len(result.files) + 1,
         "bytes": result.bytes,

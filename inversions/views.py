@@ -24,6 +24,7 @@ from inversions.charts import charts_data
 from inversions.demo import demo_result_path
 from inversions.forms import DoneReportForm
 from inversions.globus_picker import picker_url
+from inversions.paths import PathRefused, inside
 from inversions.pipeline import datasets_to_preprocess
 from inversions.transfers import get_backend
 from level2.htmx import VARY, render_page
@@ -222,7 +223,10 @@ def quicklook(request, program_id: str, name: str):
     paths = {Path(path).name: path for path in inversion.products.get("quicklooks", [])}
     if name not in paths:
         raise Http404("No such quicklook.")
-    path = Path(settings.LEVEL2_SCRATCH_DIR) / paths[name]
+    try:
+        path = inside(settings.LEVEL2_SCRATCH_DIR, paths[name])
+    except PathRefused:
+        raise Http404("The quicklook links outside scratch.") from None
     if not path.is_file():
         raise Http404("The quicklook is no longer on scratch.")
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"

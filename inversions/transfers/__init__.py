@@ -28,6 +28,10 @@ class PathNotFound(TransferError):
     """The path does not exist on the collection."""
 
 
+class PathOutsideCollection(TransferError):
+    """The path leaves its collection ('..', a link to elsewhere)."""
+
+
 class CollectionNotReadable(TransferError):
     """The service may not read (or write) the collection: its access must be granted."""
 

@@ -15,13 +15,15 @@ import os
 import shutil
 import uuid
 from dataclasses import asdict
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from inversions.paths import PathRefused, files_inside, inside
 from inversions.transfers import (
     Fault,
     ListedFile,
     PathNotFound,
+    PathOutsideCollection,
     TaskNotFound,
     TaskStatus,
     TransferError,
@@ -42,14 +44,18 @@ class LocalBackend:
 
     # --- paths ------------------------------------------------------------------------------
 
-    def path(self, collection: str, path: str) -> Path:
-        """The local folder of ``path`` on ``collection``; refuses paths that leave it."""
-        if not collection or "/" in collection or collection in {".", ".."} or collection.startswith("."):
+    def collection_root(self, collection: str) -> Path:
+        if not collection or "/" in collection or collection.startswith(".") or "\x00" in collection:
             raise TransferError(f"{collection!r} is not a collection id.")
-        relative = PurePosixPath("/", path or "/")
-        if ".." in relative.parts:
-            raise TransferError(f"The path {path!r} may not contain '..'.")
-        return self.root / collection / relative.relative_to("/")
+        return self.root / collection
+
+    def path(self, collection: str, path: str) -> Path:
+        """The local file or folder of ``path`` on ``collection``, resolved; PathOutsideCollection
+        when it leaves the collection ('..', or a link to elsewhere)."""
+        try:
+            return inside(self.collection_root(collection), path or "/")
+        except PathRefused as error:
+            raise PathOutsideCollection(f"{error} (collection {collection})") from None
 
     def _task_file(self, task_id: str) -> Path:
         if not task_id or "/" in task_id or task_id.startswith("."):
@@ -145,7 +151,7 @@ class LocalBackend:
                 side, collection = (
                     (destination, destination_collection) if written else (source, source_collection)
                 )
-                path = "/" + side.relative_to(self.root / collection).as_posix()
+                path = "/" + side.relative_to(self.collection_root(collection).resolve()).as_posix()
                 return self._failed(task_id, record, Fault(error.strerror or str(error), path))
             record["files_done"] = number
             if number % PROGRESS_EVERY_FILES == 0:
@@ -162,6 +168,8 @@ class LocalBackend:
         return record
 
     def _file_pairs(self, source_collection: str, destination_collection: str, item: TransferItem):
+        """(source, destination) of each file; a file that links out of its collection, on either
+        side, fails the whole transfer before anything is copied."""
         source = self.path(source_collection, item.source_path)
         destination = self.path(destination_collection, item.destination_path)
         if not source.exists():
@@ -170,10 +178,14 @@ class LocalBackend:
             return [(source, destination)]
         if not source.is_dir():
             raise TransferError("not a folder")
+        try:
+            files = files_inside(self.collection_root(source_collection), source)
+        except PathRefused as error:
+            raise PathOutsideCollection(str(error)) from None
+        destination_path = item.destination_path.rstrip("/")
         return [
-            (path, destination / path.relative_to(source))
-            for path in sorted(source.rglob("*"))
-            if path.is_file() and not path.name.startswith(".")
+            (path, self.path(destination_collection, f"{destination_path}/{path.relative_to(source)}"))
+            for path in files
         ]
 
     # --- task records -----------------------------------------------------------------------

@@ -288,6 +288,37 @@ def test_a_bad_report_is_400_with_each_fields_error_and_changes_nothing(
     assert program.state == State.WORKING
 
 
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("//etc/", "/etc/ does not exist on collection team"),
+        ("/demo/../../..", "climbs above the collection's root"),
+        ("/runs/7/\x00", "Null characters are not allowed"),
+        ("/out/", "leaves team/"),
+    ],
+)
+def test_a_result_path_out_of_the_collection_is_a_400_with_the_reason(
+    client, inverter_token, result_folder, tmp_path, path, reason
+):
+    program = working_program(inverter_token.user)
+    (result_folder.parent.parent / "out").symlink_to(tmp_path)
+    response = post_event(
+        client,
+        program,
+        inverter_token,
+        state="inverted",
+        expected_state="working",
+        software_commit="abc1234",
+        result_collection="team",
+        result_path=path,
+        dataset_ids=list(program.datasets.values_list("id", flat=True)),
+    )
+    assert response.status_code == 400, response.content
+    assert reason in response.json()["errors"]["result_path"][0]
+    program.refresh_from_db()
+    assert program.state == State.WORKING
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "field"),

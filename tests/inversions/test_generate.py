@@ -40,6 +40,34 @@ def test_results_that_do_not_fit_are_an_error_naming_the_file_and_retry_generate
     assert len(list(pipeline.scratch_folder(inversion).glob("INV_*_L2.fits"))) == demo.DEMO_FRAMES
 
 
+@pytest.mark.parametrize("where", ["results", "level1", "products"])
+def test_a_link_out_of_scratch_is_an_error_and_nothing_is_read_or_written_through_it(
+    working, inverter, local_collections, tmp_path, django_capture_on_commit_callbacks, where
+):
+    """Scratch is the team's space too: a link planted there must not lead the worker elsewhere."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("the worker's secrets")
+    inversion = Inversion.objects.get(program=working)
+    scratch = local_collections / "scratch" / working.proposal_id
+    if where == "results":
+        # The team's results arrive by the transfer; a link put beside them afterwards.
+        (scratch / inversion.directory / "input").mkdir(parents=True)
+        (scratch / inversion.directory / "input" / "extra.fits").symlink_to(outside / "secret")
+    elif where == "level1":
+        dataset = next(path for path in scratch.iterdir() if path.is_dir())
+        (dataset / "VISP_extra_I_L1.fits").symlink_to(outside / "secret")
+    else:
+        scratch.joinpath(f"{inversion.directory}_quicklook").symlink_to(outside)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
+    working.refresh_from_db()
+    error = events_of(working)[-1]
+    assert (working.state, error.details["step"]) == (State.ERROR, "generating")
+    assert "outside scratch/" in error.details["message"] or "leaves scratch/" in error.details["message"]
+    assert [path.name for path in outside.iterdir()] == ["secret"]
+
+
 def test_overdue_programs_are_printed_and_emailed_to_their_owners_and_the_lead(
     working, inverter, settings, capsys
 ):

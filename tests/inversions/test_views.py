@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from inversions.actions import ACTIONS
 from ops.states import State
-from tests.factories import UserFactory, program_in_state
+from tests.factories import InversionFactory, UserFactory, program_in_state
 from tests.inversions.conftest import invertible_program
 
 pytestmark = pytest.mark.django_db
@@ -126,6 +126,56 @@ def test_report_done_names_each_missing_result_file(client, inverter, local_coll
     assert "Choose at least one dataset" in html
     program.refresh_from_db()
     assert program.state == State.WORKING
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("//etc/", "/etc/ does not exist on collection team"),
+        ("/demo/../../..", "climbs above the collection&#x27;s root"),
+        ("/runs/\x00/", "Null characters are not allowed"),
+        ("/out/", "leaves team/"),
+    ],
+)
+def test_report_done_with_a_path_out_of_the_collection_is_a_400_with_the_reason(
+    client, inverter, local_collections, tmp_path, path, reason
+):
+    program = program_in_state(State.WORKING)
+    (local_collections / "team").mkdir(parents=True)
+    (local_collections / "team" / "out").symlink_to(tmp_path)
+    client.force_login(inverter)
+    response = client.post(
+        reverse("inversions:report-done", args=[program.pk]),
+        {"software_commit": "abcdef1", "result_collection": "team", "result_path": path},
+    )
+    assert response.status_code == 400
+    assert reason in response.content.decode()
+    program.refresh_from_db()
+    assert program.state == State.WORKING
+
+
+def test_a_quicklook_linked_out_of_scratch_is_not_served(client, inverter, local_collections, tmp_path):
+    program = program_in_state(State.GENERATED)
+    folder = local_collections / "scratch" / program.proposal_id / "inv_X_quicklook"
+    folder.mkdir(parents=True)
+    (folder / "good.png").write_bytes(b"\x89PNG good")
+    (tmp_path / "secret").write_text("the worker's secrets")
+    (folder / "evil.png").symlink_to(tmp_path / "secret")
+    InversionFactory(
+        program=program,
+        products={
+            "quicklooks": [
+                f"{program.proposal_id}/inv_X_quicklook/{name}" for name in ("good.png", "evil.png")
+            ]
+        },
+    )
+    client.force_login(inverter)
+
+    good = client.get(reverse("inversions:quicklook", args=[program.pk, "good.png"]))
+    evil = client.get(reverse("inversions:quicklook", args=[program.pk, "evil.png"]))
+
+    assert (good.status_code, b"".join(good.streaming_content)) == (200, b"\x89PNG good")
+    assert evil.status_code == 404
 
 
 def test_report_done_page_is_for_inverters(client):
