@@ -256,7 +256,7 @@ def test_a_browse_movie_url_that_is_not_http_is_no_link(viewer_client, url):
     assert "javascript:" not in html.lower() and "data:text" not in html and "evil.example" not in html
 
 
-
+def test_an_unqualified_program_shows_its_datasets_values_without_marks(viewer_client):
     program = op(ips=[("VISP", {"ao_locked": 111})])  # 25 % of 444 frames
     html = page(viewer_client, program)
     assert "not qualified yet" in html
