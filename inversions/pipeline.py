@@ -479,6 +479,11 @@ def generate_products(*, inversion_id: str, processes: int | None = None) -> Pro
 # --- publish --------------------------------------------------------------------------------
 
 
+def _is_product(name: str) -> bool:
+    """A FITS or ASDF file directly in the products' folder."""
+    return "/" not in name and not name.startswith(".") and name.endswith((".fits", ".asdf"))
+
+
 def asdf_key(inversion: Inversion) -> str:
     return f"{inversion.program.proposal_id}/{inversion.directory}/INV_{inversion.id[4:]}_L2_metadata.asdf"
 
@@ -504,6 +509,15 @@ def publish(*, inversion_id: str) -> ProgramEvent | None:
     if not any(transfer.status == Transfer.Status.SUCCEEDED for transfer in transfers):
         if any(transfer.is_open for transfer in transfers):
             return None  # the poller takes it on when it is done
+        # The products' own files alone: the team's input/ (and anything else on scratch)
+        # never reaches the archive; the quicklooks stay beside, on scratch.
+        names = [name for name, _size in inversion.products.get("file_list", []) if _is_product(name)]
+        if not names:
+            return fail_step(
+                inversion=inversion,
+                state=State.PUBLISHING,
+                message="The products list no FITS or ASDF files.",
+            )
         places = collections()
         transfer = _new_transfer(
             inversion=inversion,
@@ -512,7 +526,10 @@ def publish(*, inversion_id: str) -> ProgramEvent | None:
             label=f"Level 2 {inversion.id}: products to the archive",
             source=places.scratch,
             destination=places.publish,
-            items=[TransferItem(directory, f"/{bucket}{directory}")],
+            items=[
+                TransferItem(f"{directory}{name}", f"/{bucket}{directory}{name}", recursive=False)
+                for name in names
+            ],
         )
         submit_transfer(transfer=transfer)
         return None

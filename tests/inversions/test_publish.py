@@ -56,6 +56,32 @@ def test_publishing_announces_every_file_and_records_the_inversion_once(
     assert bus.received() == []
 
 
+def test_only_the_products_own_fits_and_asdf_reach_the_archive(
+    generated, publisher, metadata_store, local_collections, django_capture_on_commit_callbacks
+):
+    inversion = Inversion.objects.get(program=generated)
+    products = pipeline.scratch_folder(inversion)
+    assert sorted(path.name for path in (products / "input").iterdir()) == sorted(
+        ["inv_res_mod.fits", "inv_res_pre.fits", "per_ori.fits"]
+    )
+    (products / "notes.txt").write_text("left on scratch by the team")
+    (products / "extra").mkdir()
+    (products / "extra" / "old.fits").write_bytes(b"not a product")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish(program_id=generated.pk, user=publisher)
+
+    generated.refresh_from_db()
+    assert generated.state == State.PUBLISHED
+    archive = local_collections / "publish"
+    published = archive / "data" / generated.proposal_id / inversion.directory
+    names = sorted(path.relative_to(published).as_posix() for path in archive.rglob("*") if path.is_file())
+    assert names == sorted(name for name, _size in inversion.products["file_list"])
+    assert len([name for name in names if name.endswith(".fits")]) == demo.DEMO_FRAMES
+    assert len([name for name in names if name.endswith(".asdf")]) == 1
+    assert not any(path.name in ("input", "extra") or "quicklook" in path.name for path in archive.rglob("*"))
+
+
 def test_a_publication_killed_after_the_store_record_does_not_make_a_second_one(
     generated, publisher, metadata_store, django_capture_on_commit_callbacks
 ):
