@@ -392,6 +392,8 @@ def post_event(request: HttpRequest, program_id: str, body: EventIn):
                 return Status(400, {"errors": messages})
             report = form.report()
         event = _run(slug, program_id=program_id, user=user, body=body, report=report)
+    except services.ReportRefused as error:
+        return Status(400, {"errors": {error.field: [str(error)]}})
     except TransitionError as error:
         return _conflict(error, current)
     return Status(201, event)

@@ -10,7 +10,7 @@ from django import forms
 from django.conf import settings
 
 from inversions.paths import PathRefused, clean_absolute_path
-from inversions.services import DoneReport
+from inversions.services import DoneReport, ReportRefused, check_result_collection
 from inversions.transfers import (
     CollectionNotReadable,
     PathNotFound,
@@ -101,7 +101,13 @@ class DoneReportForm(forms.Form):
         return commit
 
     def clean_result_collection(self) -> str:
-        return self.cleaned_data["result_collection"].strip()
+        """One of LEVEL2_RESULT_COLLECTIONS, checked before the collection is listed."""
+        collection = self.cleaned_data["result_collection"].strip()
+        try:
+            check_result_collection(collection)
+        except ReportRefused as error:
+            raise forms.ValidationError(str(error)) from None
+        return collection
 
     def clean_result_path(self) -> str:
         """The folder, normalised (``//runs/./7`` is ``/runs/7/``) before anything uses it."""

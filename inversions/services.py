@@ -12,14 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
 from inversions import roles
 from inversions.models import Inversion
+from inversions.paths import PathRefused, inside
+from inversions.transfers import TransferError, get_backend
 from ops.history import Actor, TransitionError, record_event, state_before
 from ops.models import Dataset, ObservingProgram, ProgramEvent
 from ops.states import RETRY_STATE_AFTER_FAILED_STEP, ActorKind, State
@@ -120,6 +123,72 @@ def put_back(*, program_id: str, user: AbstractBaseUser, reason: str, expected_s
     return event
 
 
+class ReportRefused(ValueError):
+    """A report whose results cannot be taken: from where, whose, or they do not fit the OP.
+    ``field`` is the report's field it concerns (a 400 with that field's error)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def check_result_collection(collection: str) -> None:
+    """ReportRefused unless ``collection`` is one of LEVEL2_RESULT_COLLECTIONS: the service's own
+    transfer client lists and copies from these alone."""
+    allowed = settings.LEVEL2_RESULT_COLLECTIONS
+    if collection not in allowed:
+        raise ReportRefused(
+            "result_collection",
+            f"{collection} is not a result collection; results are taken from {', '.join(allowed)}.",
+        )
+
+
+def _check_results_fit(*, program_id: str, report: DoneReport) -> None:
+    """The results' raster steps and slit against the OP's canonical Level 1 dataset on scratch,
+    by generation's own rule (products.fit_results). Where the results cannot be read directly
+    (Globus), generation applies the same rule once they are copied in."""
+    from inversions import products  # astropy and friends: only when a report comes in
+
+    try:
+        folder = get_backend().local_path(report.result_collection, report.result_path)
+        if folder is None:
+            return
+        proposal_id = ObservingProgram.objects.values_list("proposal_id", flat=True).get(pk=program_id)
+        products.fit_results(
+            folder,
+            inside(settings.LEVEL2_SCRATCH_DIR, proposal_id),
+            dataset_ids=list(report.dataset_ids),
+        )
+    except (PathRefused, TransferError) as error:
+        raise ReportRefused("result_path", str(error)) from None
+    except products.ProductInputError as error:
+        raise ReportRefused(
+            "result_path", f"The results do not fit this program's Level 1 data: {error}"
+        ) from None
+
+
+def _check_folder_is_new(*, program_id: str, report: DoneReport) -> None:
+    """A result folder belongs to one OP: ReportRefused, naming the OP, when another OP's report
+    named it. Under a lock of the folder's name, so that two reports at once cannot both pass."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"level2 result folder {report.result_collection} {report.result_path}"],
+        )
+    other = (
+        Inversion.objects.filter(result_collection=report.result_collection, result_path=report.result_path)
+        .exclude(program_id=program_id)
+        .order_by("created_at")
+        .first()
+    )
+    if other is not None:
+        raise ReportRefused(
+            "result_path",
+            f"{report.result_path} on {report.result_collection} holds the results of {other.program_id}: "
+            "a result folder belongs to one program.",
+        )
+
+
 @dataclass(frozen=True)
 class DoneReport:
     """What the science team hands over (validated by inversions.forms.DoneReportForm)."""
@@ -134,10 +203,15 @@ class DoneReport:
 def report_done(
     *, program_id: str, user: AbstractBaseUser, report: DoneReport, via_api: bool = False
 ) -> ProgramEvent:
-    """ "Report done" (the form, or the cluster's API call): working → inverted."""
+    """ "Report done" (the form, or the cluster's API call): working → inverted, once the
+    results are from a result collection, no other OP's, and fit the OP's Level 1 data
+    (ReportRefused)."""
     _require(roles.is_inverter(user), "Only inverters may report an inversion done.")
+    check_result_collection(report.result_collection)
+    _check_results_fit(program_id=program_id, report=report)  # reads files: before the lock
     with transaction.atomic():
         inversion = _current_inversion(program_id)
+        _check_folder_is_new(program_id=program_id, report=report)
         event = record_event(
             program_id=program_id,
             to_state=State.INVERTED,

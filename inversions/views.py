@@ -173,6 +173,8 @@ def report_done(request, program_id: str):
         if form.is_valid():
             try:
                 services.report_done(program_id=program_id, user=request.user, report=form.report())
+            except services.ReportRefused as error:
+                form.add_error(error.field, str(error))
             except TransitionError as error:
                 form.add_error(None, str(error))
             else:

@@ -241,6 +241,9 @@ LEVEL2_SCRATCH_DIR = env_str(
 )
 # The science team's collection that the demo's synthetic results are put in.
 LEVEL2_DEMO_TEAM_COLLECTION = env_str("LEVEL2_DEMO_TEAM_COLLECTION", "team")
+# The collections "Report done" takes results from (comma-separated ids): the service's own
+# transfer client lists and copies from these alone.
+LEVEL2_RESULT_COLLECTIONS = env_list("LEVEL2_RESULT_COLLECTIONS", [LEVEL2_DEMO_TEAM_COLLECTION])
 # How often the poller looks at active transfers, and how long one may take before it fails.
 LEVEL2_TRANSFER_POLL_INTERVAL_S = env_int("LEVEL2_TRANSFER_POLL_INTERVAL_S", 10)
 LEVEL2_TRANSFER_DEADLINE_HOURS = env_float("LEVEL2_TRANSFER_DEADLINE_HOURS", 72)

@@ -3,13 +3,14 @@ and the L1 headers, write one FITS per raster step, the ASDF the `dkist` tools l
 quicklooks. The contract is ../shared/L2-PRODUCTS.md."""
 
 from inversions.products.errors import ProductInputError
-from inversions.products.generate import GenerationResult, ProductFile, generate
+from inversions.products.generate import GenerationResult, ProductFile, fit_results, generate
 from inversions.products.naming import inversion_dir, new_inversion_id
 
 __all__ = [
     "GenerationResult",
     "ProductFile",
     "ProductInputError",
+    "fit_results",
     "generate",
     "inversion_dir",
     "new_inversion_id",

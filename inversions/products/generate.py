@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from astropy.io import fits
+
 from inversions.products.errors import ProductInputError
 from inversions.products.frames import (
     TEMPORARY_SUFFIX,
@@ -20,9 +22,9 @@ from inversions.products.frames import (
     is_complete,
     read_header_values,
 )
-from inversions.products.level1 import CanonicalDataset, find_canonical, read_l1_header
+from inversions.products.level1 import CanonicalDataset, check_slit, find_canonical, read_l1_header
 from inversions.products.naming import asdf_file_name, check_inversion_id, frame_file_name, new_inversion_id
-from inversions.products.results import read_results
+from inversions.products.results import Results, read_results
 from inversions.products.wcs import check_l1_axes
 from inversions.products.workers import write_frames
 
@@ -80,12 +82,7 @@ def generate(
     started = time.perf_counter()
     results_dir, l1_dir, out_dir = Path(results_dir), Path(l1_dir), Path(out_dir)
     inversion_id = check_inversion_id(inversion_id or new_inversion_id())
-    results = read_results(results_dir)
-    canonical = find_canonical(
-        l1_dir, fiducial_arm=results.fiducial_arm, frames=results.frames, dataset_ids=dataset_ids
-    )
-    first_header = read_l1_header(canonical.frames[0].path)
-    check_l1_axes(first_header)
+    results, canonical, first_header = fit_results(results_dir, l1_dir, dataset_ids=dataset_ids)
     l1_coordinates = read_l1_coordinates(canonical.asdf_path)
     if proposal_id is None:
         if "PROP_ID" not in first_header:
@@ -156,6 +153,25 @@ def generate(
         bytes=sum(file.bytes for file in files) + asdf_bytes,
         duration_s=time.perf_counter() - started,
     )
+
+
+def fit_results(
+    results_dir: Path, l1_dir: Path, *, dataset_ids: list[str] | None = None
+) -> tuple[Results, CanonicalDataset, fits.Header]:
+    """The results, the canonical Level 1 dataset they pair with and its first frame's header,
+    checked to fit each other: the raster steps (find_canonical) and the slit (check_slit).
+    Generation starts with it, and "Report done" asks it before an OP becomes inverted.
+    ProductInputError naming the file, key or counts."""
+    results = read_results(Path(results_dir))
+    canonical = find_canonical(
+        Path(l1_dir), fiducial_arm=results.fiducial_arm, frames=results.frames, dataset_ids=dataset_ids
+    )
+    first_header = read_l1_header(canonical.frames[0].path)
+    check_l1_axes(first_header)
+    check_slit(
+        first_header, slit_bins=results.slit_bins, binning=results.binning, dataset_id=canonical.dataset_id
+    )
+    return results, canonical, first_header
 
 
 def _jobs(canonical: CanonicalDataset, inversion_id: str) -> list[FrameJob]:

@@ -61,6 +61,22 @@ def find_canonical(
     )
 
 
+def check_slit(header: fits.Header, *, slit_bins: int, binning: int, dataset_id: str) -> None:
+    """The results' slit positions, ``binning`` Level 1 pixels each, must lie on the Level 1
+    frame's slit (its first axis): ProductInputError naming both counts."""
+    # A tile-compressed frame's table header keeps the image's axes as ZNAXISn.
+    pixels = header.get("ZNAXIS1", header.get("NAXIS1"))
+    if not isinstance(pixels, int):
+        raise ProductInputError(
+            f"Level 1 dataset {dataset_id}'s frames do not say their slit length (NAXIS1)."
+        )
+    if slit_bins * binning > pixels:
+        raise ProductInputError(
+            f"The results have {slit_bins} slit positions of {binning} pixels ({slit_bins * binning} pixels) "
+            f"but Level 1 dataset {dataset_id} has {pixels} pixels along the slit."
+        )
+
+
 def _dataset_folders(l1_dir: Path, dataset_ids: list[str] | None) -> list[Path]:
     if not l1_dir.is_dir():
         raise ProductInputError(f"The Level 1 folder {l1_dir} does not exist.")

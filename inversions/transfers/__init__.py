@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 from django.conf import settings
@@ -149,6 +150,10 @@ class TransferBackend(Protocol):
 
     def task_url(self, task_id: str) -> str | None:
         """Where a person can look at the task (the Globus web app), if anywhere."""
+
+    def local_path(self, collection: str, path: str) -> Path | None:
+        """Where this process can read ``path`` on ``collection`` directly, if it can (the local
+        backend); PathOutsideCollection when it leaves the collection."""
 
 
 def collections() -> Collections:

@@ -193,6 +193,9 @@ class GlobusBackend:
     def task_url(self, task_id: str) -> str | None:
         return f"{get_webapp_url(self._auth.environment).rstrip('/')}/activity/{quote(task_id)}"
 
+    def local_path(self, collection: str, path: str) -> None:
+        return None  # the collections are elsewhere: files are read once copied to scratch
+
     # --- Globus -----------------------------------------------------------------------------
 
     def _client(self) -> globus_sdk.TransferClient:

@@ -127,6 +127,9 @@ class LocalBackend:
     def task_url(self, task_id: str) -> str | None:
         return None
 
+    def local_path(self, collection: str, path: str) -> Path:
+        return self.path(collection, path)
+
     # --- the copy ---------------------------------------------------------------------------
 
     def _copy(self, task_id: str) -> dict[str, Any]:

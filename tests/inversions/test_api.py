@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -10,13 +11,14 @@ import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from inversions import services, tasks
+from inversions import demo, services, tasks
 from inversions.models import Inversion
+from inversions.products.synthetic import write_results
 from inversions.transfers import _backend_for
 from ops import selectors as ops_selectors
 from ops.history import Actor, record_event
 from ops.states import ActorKind, State
-from tests.factories import ApiTokenFactory, UserFactory, events_of, program_in_state
+from tests.factories import ApiTokenFactory, InversionFactory, UserFactory, events_of, program_in_state
 from tests.inversions.conftest import invertible_program
 
 PROGRAMS = "/api/programs"
@@ -234,8 +236,8 @@ def result_folder(local_collections):
     return folder
 
 
-def test_reporting_done_through_the_api_records_inverted_by_the_api(client, inverter_token, result_folder):
-    program = working_program(inverter_token.user)
+def test_reporting_done_through_the_api_records_inverted_by_the_api(client, inverter_token, working):
+    program = working
     dataset_ids = sorted(program.datasets.values_list("id", flat=True))
     response = post_event(
         client,
@@ -245,14 +247,15 @@ def test_reporting_done_through_the_api_records_inverted_by_the_api(client, inve
         expected_state="working",
         software_commit="ABC1234",
         result_collection="team",
-        result_path="/runs/7",
+        result_path=demo.demo_result_path(program.pk).rstrip("/"),
         dataset_ids=dataset_ids,
         notes="SIR, 3 nodes",
     )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["to_state"], body["actor_kind"], body["actor"]) == ("inverted", "api", "lead")
-    assert body["details"]["software_commit"] == "abc1234" and body["details"]["result_path"] == "/runs/7/"
+    assert body["details"]["software_commit"] == "abc1234"
+    assert body["details"]["result_path"] == demo.demo_result_path(program.pk)
     event = events_of(program)[-1]
     assert (event.to_state, event.actor_kind, event.actor_user) == ("inverted", "api", inverter_token.user)
     inversion = Inversion.objects.get()
@@ -261,6 +264,40 @@ def test_reporting_done_through_the_api_records_inverted_by_the_api(client, inve
         dataset_ids,
         "SIR, 3 nodes",
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"result_collection": "level1"}, "result_collection", "level1 is not a result collection"),
+        ({"result_path": "/runs/other/"}, "result_path", "do not fit this program's Level 1 data"),
+        ({"result_path": "/runs/taken/"}, "result_path", "holds the results of eid_"),
+    ],
+)
+def test_a_report_of_results_from_elsewhere_is_400_naming_why(
+    client, inverter_token, working, local_collections, change, field, reason
+):
+    write_results(
+        local_collections / "team" / "runs" / "other", frames=9, slit_bins=12, binning=5, fiducial_arm=1
+    )
+    shutil.copytree(local_collections / "team" / demo.demo_result_path(working.pk).strip("/"),
+                    local_collections / "team" / "runs" / "taken")  # fmt: skip
+    InversionFactory(program=invertible_program(), result_collection="team", result_path="/runs/taken/")
+    body = {
+        "state": "inverted",
+        "expected_state": "working",
+        "software_commit": "abc1234",
+        "result_collection": "team",
+        "result_path": demo.demo_result_path(working.pk),
+        "dataset_ids": list(working.datasets.values_list("id", flat=True)),
+    }
+
+    response = post_event(client, working, inverter_token, **(body | change))
+
+    assert response.status_code == 400, response.content
+    assert reason in response.json()["errors"][field][0]
+    working.refresh_from_db()
+    assert working.state == State.WORKING
 
 
 def test_a_bad_report_is_400_with_each_fields_error_and_changes_nothing(

@@ -19,9 +19,13 @@ def test_results_that_do_not_fit_are_an_error_naming_the_file_and_retry_generate
 ):
     results = local_collections / "team" / demo.demo_result_path(working.pk).strip("/")
     good = (results / "per_ori.fits").read_bytes()
+    with django_capture_on_commit_callbacks() as generation:
+        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
+    # Spoilt after "Report done" checked them, before the worker copies them in.
     (results / "per_ori.fits").write_bytes(b"not a FITS file")
     with django_capture_on_commit_callbacks(execute=True):
-        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
+        for callback in generation:
+            callback()
     working.refresh_from_db()
     error = events_of(working)[-1]
     assert (working.state, error.details["step"]) == (State.ERROR, "generating")

@@ -1,20 +1,21 @@
 """Every action of inversions.services, and every refusal."""
 
+import dataclasses
+import shutil
+
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from inversions import services
 from inversions.models import Inversion
+from inversions.products.synthetic import write_results
 from ops.history import Actor, StaleStateError, TransitionError, record_event
 from ops.states import ActorKind, State
 from tests.factories import UserFactory, events_of, program_in_state
-from tests.inversions.conftest import invertible_program
+from tests.inversions.conftest import demo_report, invertible_program
 
 pytestmark = pytest.mark.django_db
-
-REPORT = services.DoneReport(
-    software_commit="abc1234", result_collection="team", result_path="/runs/1/", dataset_ids=["DS1"]
-)
 
 
 def queued(inverter, **kwargs):
@@ -26,6 +27,14 @@ def queued(inverter, **kwargs):
 def move(program, *states):
     for state in states:
         record_event(program_id=program.pk, to_state=state, actor=Actor(ActorKind.WORKER))
+
+
+def reported(program, inverter):
+    """working → inverted with the OP's datasets on its attempt, without results to check."""
+    Inversion.objects.filter(program=program).update(
+        dataset_ids=list(program.datasets.values_list("id", flat=True))
+    )
+    record_event(program_id=program.pk, to_state=State.INVERTED, actor=Actor(ActorKind.INVERTER, inverter))
 
 
 def test_work_on_this_next_queues_a_new_attempt_owned_by_the_user(inverter):
@@ -99,25 +108,80 @@ def test_put_back_ends_the_attempt_with_a_reason(inverter, state):
     assert Inversion.objects.filter(program=program).count() == 2
 
 
-def test_report_done_records_the_facts_on_the_attempt_and_the_event(inverter):
-    program = queued(inverter)
-    move(program, State.PREPROCESSING, State.PREPROCESSED)
-    services.start_work(program_id=program.pk, user=inverter)
-    event = services.report_done(program_id=program.pk, user=inverter, report=REPORT, via_api=True)
+def test_report_done_records_the_facts_on_the_attempt_and_the_event(working, inverter):
+    report = demo_report(working)
+    event = services.report_done(program_id=working.pk, user=inverter, report=report, via_api=True)
     assert (event.to_state, event.actor_kind) == ("inverted", "api")
-    assert event.details["software_commit"] == "abc1234" and event.details["dataset_ids"] == ["DS1"]
+    assert event.details["software_commit"] == "0123abcd"
+    assert event.details["dataset_ids"] == list(report.dataset_ids)
     inversion = Inversion.objects.get()
     assert (inversion.result_collection, inversion.result_path, inversion.reported_by) == (
         "team",
-        "/runs/1/",
+        report.result_path,
         inverter,
     )
 
 
-def test_report_done_is_refused_before_work_started(inverter):
-    program = queued(inverter)
-    with pytest.raises(StaleStateError, match="no longer working"):
-        services.report_done(program_id=program.pk, user=inverter, report=REPORT)
+def test_a_result_folder_reported_for_another_op_is_refused_naming_it(working, inverter):
+    other = invertible_program(datasets=1)
+    services.queue_program(program_id=other.pk, user=inverter)
+    move(other, State.PREPROCESSING, State.PREPROCESSED)
+    services.start_work(program_id=other.pk, user=inverter)
+    Inversion.objects.filter(program=other).update(
+        result_collection="team", result_path=demo_report(working).result_path, reported_at=timezone.now()
+    )
+
+    with pytest.raises(services.ReportRefused, match=f"holds the results of {other.pk}") as refused:
+        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
+
+    assert refused.value.field == "result_path"
+    working.refresh_from_db()
+    assert working.state == State.WORKING
+
+
+def test_a_result_collection_not_configured_is_refused(working, inverter, settings, local_collections):
+    # The same files in the Level 1 collection: the service's client is never pointed there.
+    demo_results = local_collections / "team" / demo_report(working).result_path.strip("/")
+    copy = local_collections / "level1" / "runs" / "1"
+    shutil.copytree(demo_results, copy)
+    report = dataclasses.replace(demo_report(working), result_collection="level1", result_path="/runs/1/")
+
+    with pytest.raises(services.ReportRefused, match="level1 is not a result collection") as refused:
+        services.report_done(program_id=working.pk, user=inverter, report=report)
+
+    assert refused.value.field == "result_collection"
+    settings.LEVEL2_RESULT_COLLECTIONS = ["team", "level1"]
+    assert services.report_done(program_id=working.pk, user=inverter, report=report).to_state == "inverted"
+
+
+@pytest.mark.parametrize(
+    ("frames", "slit_bins", "binning", "problem"),
+    [
+        (6, 12, 5, "has 4 Stokes I frames but the inversion has 6 raster steps"),
+        (2, 12, 5, "has 4 Stokes I frames but the inversion has 2 raster steps"),
+        (4, 13, 5, "13 slit positions of 5 pixels (65 pixels) but Level 1 dataset"),
+        (4, 12, 6, "12 slit positions of 6 pixels (72 pixels) but Level 1 dataset"),
+    ],
+)
+def test_results_that_do_not_fit_the_level1_data_are_refused_before_inverted(
+    working, inverter, local_collections, frames, slit_bins, binning, problem
+):
+    folder = local_collections / "team" / "runs" / "other"
+    write_results(folder, frames=frames, slit_bins=slit_bins, binning=binning, fiducial_arm=1, seed=1)
+    report = dataclasses.replace(demo_report(working), result_path="/runs/other/")
+
+    with pytest.raises(services.ReportRefused, match="do not fit this program's Level 1 data") as refused:
+        services.report_done(program_id=working.pk, user=inverter, report=report)
+
+    assert refused.value.field == "result_path" and problem in str(refused.value)
+    working.refresh_from_db()
+    assert working.state == State.WORKING
+
+
+def test_report_done_is_refused_before_work_started(working, inverter):
+    services.put_back(program_id=working.pk, user=inverter, reason="wrong OP", expected_state=State.WORKING)
+    with pytest.raises(TransitionError):
+        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
 
 
 @pytest.mark.parametrize(
@@ -133,7 +197,7 @@ def test_retry_goes_back_to_the_state_before_the_failed_step(inverter, failed, b
     move(program, *steps)
     if failed == State.GENERATING:
         services.start_work(program_id=program.pk, user=inverter)
-        services.report_done(program_id=program.pk, user=inverter, report=REPORT)
+        reported(program, inverter)
         move(program, State.GENERATING)
     move(program, State.ERROR)
     with pytest.raises(PermissionDenied):
@@ -180,9 +244,7 @@ def generated(inverter):
     program = queued(inverter)
     move(program, State.PREPROCESSING, State.PREPROCESSED)
     services.start_work(program_id=program.pk, user=inverter)
-    dataset_ids = list(program.datasets.values_list("id", flat=True))
-    report = services.DoneReport("abc1234", "team", "/runs/1/", dataset_ids)
-    services.report_done(program_id=program.pk, user=inverter, report=report)
+    reported(program, inverter)
     move(program, State.GENERATING, State.GENERATED)
     return program
 

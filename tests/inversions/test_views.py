@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from inversions import demo
 from inversions.actions import ACTIONS
 from ops.states import State
 from tests.factories import InversionFactory, UserFactory, program_in_state
@@ -176,6 +177,24 @@ def test_a_quicklook_linked_out_of_scratch_is_not_served(client, inverter, local
 
     assert (good.status_code, b"".join(good.streaming_content)) == (200, b"\x89PNG good")
     assert evil.status_code == 404
+
+
+def test_report_done_of_another_ops_result_folder_is_a_400_naming_it(client, inverter, working):
+    other = InversionFactory(result_collection="team", result_path=demo.demo_result_path(working.pk))
+    client.force_login(inverter)
+    response = client.post(
+        reverse("inversions:report-done", args=[working.pk]),
+        {
+            "software_commit": "abcdef1",
+            "result_collection": "team",
+            "result_path": demo.demo_result_path(working.pk),
+            "dataset_ids": list(working.datasets.values_list("id", flat=True)),
+        },
+    )
+    assert response.status_code == 400
+    assert f"holds the results of {other.program_id}" in response.content.decode()
+    working.refresh_from_db()
+    assert working.state == State.WORKING
 
 
 def test_report_done_page_is_for_inverters(client):
