@@ -27,6 +27,10 @@ DURATION_LABEL_WIDTH = 130
 DURATION_ROW_HEIGHT = 24
 # Count axes reach at least this far, so that one or two OPs do not get ticks of 0.2.
 SMALLEST_COUNT_TOP = 4
+# A bar this many times taller than every other (the first scan finds every OP at once) is cut
+# at the axis' top, which then fits the others, and marked with its number.
+CLIP_RATIO = 10
+CLIP_HEADROOM = 1.25  # the axis' top over the tallest bar not cut
 
 STATE_LABELS = dict(State.choices)
 
@@ -79,6 +83,26 @@ class _PlotArea:
 
 
 @dataclass(frozen=True)
+class ClippedBar:
+    """A bar cut at the top of the axis: where its break mark goes, and its real total."""
+
+    x: float  # the bar's middle
+    y: float  # the top of the plot area
+    width: float
+    total: int
+
+    @property
+    def label_y(self) -> float:
+        return self.y + 14
+
+    @property
+    def mark(self) -> str:
+        """A zigzag across the bar just under its top: the usual sign of an axis break."""
+        left, right, y = self.x - self.width / 2 - 2, self.x + self.width / 2 + 2, self.y + 4
+        return f"M{_point(left, y + 2)} L{_point(self.x, y - 2)} L{_point(right, y + 2)}"
+
+
+@dataclass(frozen=True)
 class TimeChart(_PlotArea):
     """A stacked chart over time: ``layers`` bottom to top, ``rows`` its numbers per time."""
 
@@ -90,6 +114,7 @@ class TimeChart(_PlotArea):
     y_ticks: tuple[AxisTick, ...]
     x_ticks: tuple[AxisTick, ...]
     rows: tuple[tuple[str, tuple[int, ...]], ...]  # (time label, value per layer)
+    clipped: tuple[ClippedBar, ...] = ()
     width: int = WIDTH
     height: int = HEIGHT
 
@@ -113,6 +138,15 @@ class TimeChart(_PlotArea):
 
 def _count_scale(highest: float, *, bottom: float, top: float):
     return nice_scale(0, max(highest, SMALLEST_COUNT_TOP), left=bottom, right=top)
+
+
+def _bar_ceiling(totals: Sequence[int]) -> int:
+    """The count the bars' axis reaches: the tallest bar, unless it dwarfs all others; then
+    a little above the tallest of those, and the taller bars are cut."""
+    ordered = sorted(totals, reverse=True)
+    if len(ordered) > 1 and ordered[1] and ordered[0] > CLIP_RATIO * ordered[1]:
+        return math.ceil(max(ordered[1] * CLIP_HEADROOM, SMALLEST_COUNT_TOP))
+    return ordered[0] if ordered else 0
 
 
 def _time_ticks(labels: Sequence[str], positions: Sequence[float]) -> tuple[AxisTick, ...]:
@@ -175,17 +209,25 @@ def stacked_bars(
     bar = slot * BAR_SHARE
     lefts = [left + slot * i + (slot - bar) / 2 for i in range(count)]
     totals = [sum(values[i] for _, values in layers_data) for i in range(count)]
-    scale = _count_scale(max(totals, default=0), bottom=bottom, top=top)
+    ceiling = _bar_ceiling(totals)
+    scale = _count_scale(ceiling, bottom=bottom, top=top)
+    highest = scale.high  # the axis' top, a whole tick at or above the ceiling
     below = [0] * count
     layers = []
     for state, values in layers_data:
         rectangles = []
         for i in range(count):
-            if values[i]:
-                y_low, y_high = scale.x(below[i]), scale.x(below[i] + values[i])
+            low, high = min(below[i], highest), min(below[i] + values[i], highest)
+            if high > low:
+                y_low, y_high = scale.x(low), scale.x(high)
                 rectangles.append(f"M{_point(lefts[i], y_low)} h{bar:.1f} V{y_high:.1f} h{-bar:.1f} Z")
-                below[i] += values[i]
+            below[i] += values[i]
         layers.append(Layer(state, STATE_LABELS.get(state, state), " ".join(rectangles)))
+    clipped = tuple(
+        ClippedBar(x=lefts[i] + bar / 2, y=scale.x(highest), width=bar, total=totals[i])
+        for i in range(count)
+        if totals[i] > highest
+    )
     return TimeChart(
         kind="bars",
         title=title,
@@ -195,6 +237,7 @@ def stacked_bars(
         y_ticks=tuple(AxisTick(tick.x, tick.label) for tick in scale.ticks),
         x_ticks=_time_ticks(labels, [x + bar / 2 for x in lefts]),
         rows=tuple((labels[i], tuple(values[i] for _, values in layers_data)) for i in range(count)),
+        clipped=clipped,
     )
 
 

@@ -123,3 +123,29 @@ def test_the_page_charts_start_from_zero_and_keep_the_work_apart():
     assert [label for label, _ in page.entered.rows] == ["03 Mar 10:00", "03 Mar 11:00"]
     assert page.entered.title == "OPs entering each state per hour"
     assert page.overdue.layers == () and page.durations.rows == ()
+
+
+def test_a_bar_that_dwarfs_the_others_is_cut_at_the_top_and_marked_with_its_number():
+    chart = chart_svg.stacked_bars(
+        title="entering",
+        y_title="OPs",
+        x_title="time",
+        labels=["first scan", "b", "c"],
+        series={"discovered": [790, 6, 2], "invertible": [22, 2, 0]},
+    )
+
+    # The axis fits the other bars (8 OPs), not the first one's 812.
+    assert [tick.label for tick in chart.y_ticks][-1] == "10"
+    discovered, invertible = chart.layers
+    assert all(y >= TOP for _, y in points(discovered.path))
+    assert invertible.path.count("M") == 1  # the first bar's invertible part lies above the cut
+    (cut,) = chart.clipped
+    assert cut.total == 812 and cut.y == TOP
+    assert chart.rows[0] == ("first scan", (790, 22))  # the numbers stay whole
+
+
+def test_bars_of_like_heights_are_not_cut():
+    chart = chart_svg.stacked_bars(
+        title="entering", y_title="OPs", x_title="time", labels=["a", "b"], series={"discovered": [80, 9]}
+    )
+    assert chart.clipped == () and [tick.label for tick in chart.y_ticks][-1] == "80"
