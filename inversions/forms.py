@@ -49,7 +49,11 @@ class OptionalReasonForm(ActionForm):
 
 
 class NoteForm(ActionForm):
-    text = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+    text = forms.CharField(
+        label="Note",
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "a note for the history"}),
+    )
 
 
 class DoneReportForm(forms.Form):
@@ -71,7 +75,13 @@ class DoneReportForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one dataset."},
     )
-    notes = forms.CharField(required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(
+        label="Notes",
+        required=False,
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Optional: what the publisher and later readers should know about this inversion.",
+    )
 
     def __init__(self, *args, dataset_ids: Sequence[str], **kwargs):
         super().__init__(*args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,9 +15,9 @@ from django.utils import timezone
 
 from inversions import actions, overdue
 from inversions.models import Inversion, Transfer
-from inversions.transfers import get_backend
+from inversions.transfers import collections, get_backend
 from ops import selectors as ops_selectors
-from ops.models import ObservingProgram, ProgramEvent, Scan
+from ops.models import Dataset, ObservingProgram, ProgramEvent, Scan
 from ops.states import State
 
 # States the worker moves on by itself: their pages follow it live.
@@ -59,6 +60,23 @@ class GenerationView:
 
 
 @dataclass(frozen=True)
+class ProductsView:
+    """Where an attempt's products lie: a folder of the scratch collection, with the ASDF."""
+
+    collection: str
+    folder: str  # absolute on the collection, ending with /
+    asdf: str  # the ASDF's absolute path on the collection
+
+    @classmethod
+    def of(cls, inversion: Inversion) -> ProductsView | None:
+        asdf = inversion.products.get("asdf") if inversion.products else None
+        if not asdf:
+            return None
+        folder = PurePosixPath("/", asdf).parent
+        return cls(collection=collections().scratch, folder=f"{folder}/", asdf=f"/{asdf}")
+
+
+@dataclass(frozen=True)
 class WorkPanel:
     program: ObservingProgram
     state: str
@@ -70,6 +88,7 @@ class WorkPanel:
     overdue_days: float | None = None
     generation: GenerationView | None = None
     moving: bool = False
+    products: ProductsView | None = None
 
     @property
     def days_in_state(self) -> float | None:
@@ -125,6 +144,7 @@ def work_panel(*, program: ObservingProgram, user, now: datetime | None = None) 
         overdue_days=overdue_days,
         generation=_generation(inversion, now) if inversion and state == State.GENERATING else None,
         moving=state in MOVING_STATES,
+        products=ProductsView.of(inversion) if inversion and state != State.GENERATING else None,
     )
 
 
@@ -170,7 +190,16 @@ IN_PROGRESS_STATES = (State.WORKING,)
 TO_PUBLISH_STATES = (State.INVERTED, State.GENERATING, State.GENERATED, State.PUBLISHING)
 # The OP columns a row shows. Never the current event's details: a qualification report is
 # kilobytes, and the page reads dozens of rows every five seconds.
-_ROW_FIELDS = ("id", "state", "state_since", "score", "score_parts", "first_seen_at")
+_ROW_FIELDS = (
+    "id",
+    "proposal_id",
+    "dataset_count",
+    "state",
+    "state_since",
+    "score",
+    "score_parts",
+    "first_seen_at",
+)
 
 
 @dataclass(frozen=True)
@@ -356,7 +385,16 @@ def board(*, now: datetime, user) -> Board:
     return Board(
         counts=_state_counts(tuple(State), counts),
         candidates=_section(
-            programs.order_by(*ops_selectors.PROGRAM_SORTS["score"][1]),
+            # What a lead chooses by, beside the score: instruments, proposal, datasets, and
+            # when the OP was observed (its first dataset's start).
+            programs.annotate(
+                instruments=ops_selectors.program_instruments(),
+                observed_at=Subquery(
+                    Dataset.objects.filter(program_id=OuterRef("pk"), vanished_at__isnull=True)
+                    .order_by(F("start_time").asc(nulls_last=True))
+                    .values("start_time")[:1]
+                ),
+            ).order_by(*ops_selectors.PROGRAM_SORTS["score"][1]),
             states=(State.INVERTIBLE,),
             counts=counts,
             now=now,

@@ -59,6 +59,7 @@ def _render_work(
     detail = ops_selectors.program_detail(program_id=program.pk, now=timezone.now())
     html = render_to_string("inversions/program_detail.html#work-panel", {"work": panel}, request=request)
     html += render_to_string("ops/program_detail.html#page-updates", {"detail": detail, "oob": True}, request)
+    html += render_to_string("inversions/program_detail.html#products", {"work": panel, "oob": True}, request)
     return HttpResponse(html, status=status)
 
 

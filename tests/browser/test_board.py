@@ -1,5 +1,5 @@
 """The work board in a browser: it follows the OPs by itself, its button works in place, and it
-reads at desktop and phone widths (screenshots in /tmp/board.png and /tmp/board-phone.png)."""
+reads at desktop and phone widths (screenshots under the test's tmp_path)."""
 
 from ops.history import Actor, EventRequest, record_events
 from ops.models import ObservingProgram
@@ -68,17 +68,17 @@ def columns(page) -> int:
     return len(set(lefts))
 
 
-def test_the_board_reads_at_desktop_and_phone_widths(logged_in_page, live_server):
+def test_the_board_reads_at_desktop_and_phone_widths(logged_in_page, live_server, tmp_path):
     fill_board()
     page = logged_in_page
     page.goto(f"{live_server.url}/")
     assert page.title() == "Board · Level 2"
     assert page.locator("h1").inner_text() == "Work board"
-    page.screenshot(path="/tmp/board.png", full_page=True)
+    page.screenshot(path=tmp_path / "board.png", full_page=True)
     assert columns(page) >= 3
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path="/tmp/board-phone.png", full_page=True)
+    page.screenshot(path=tmp_path / "board-phone.png", full_page=True)
     assert columns(page) == 1
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 

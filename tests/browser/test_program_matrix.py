@@ -1,5 +1,5 @@
 """The program page in a browser: the matrix's tips on keyboard focus and hover, and the page
-at desktop and phone widths (screenshots in /tmp for a look)."""
+at desktop and phone widths (screenshots under the test's tmp_path, for a look)."""
 
 from tests.ops.test_program_detail import observed_program
 
@@ -8,7 +8,9 @@ def box(locator):
     return locator.bounding_box() or {"x": 0, "y": 0, "width": 0, "height": 0}
 
 
-def test_a_failing_cell_shows_its_value_and_threshold_on_focus_and_hover(logged_in_page, live_server):
+def test_a_failing_cell_shows_its_value_and_threshold_on_focus_and_hover(
+    logged_in_page, live_server, tmp_path
+):
     page = logged_in_page
     program = observed_program()
     page.goto(f"{live_server.url}/programs/{program.pk}/")
@@ -19,7 +21,7 @@ def test_a_failing_cell_shows_its_value_and_threshold_on_focus_and_hover(logged_
     assert box(tip)["width"] <= 1  # visually hidden until asked for
 
     failing.focus()
-    page.screenshot(path="/tmp/program_tip.png")
+    page.screenshot(path=tmp_path / "program_tip.png")
     assert box(tip)["width"] > 100
     assert tip.inner_text() == "AO fails: measured 61 %, threshold 75 %"
     # Shown inside the matrix's box, not cut off by its scrolling.
@@ -32,18 +34,18 @@ def test_a_failing_cell_shows_its_value_and_threshold_on_focus_and_hover(logged_
     assert "passes" in passing.locator(".tip").inner_text()
 
 
-def test_the_page_reads_at_desktop_and_phone_widths(logged_in_page, live_server):
+def test_the_page_reads_at_desktop_and_phone_widths(logged_in_page, live_server, tmp_path):
     page = logged_in_page
     program = observed_program()
     page.goto(f"{live_server.url}/programs/{program.pk}/")
-    page.screenshot(path="/tmp/program_1280.png", full_page=True)
+    page.screenshot(path=tmp_path / "program_1280.png", full_page=True)
     matrix_fits = page.evaluate(
         "() => { const s = document.querySelector('.matrix-scroll'); return s.scrollWidth <= s.clientWidth; }"
     )
     assert matrix_fits
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path="/tmp/program_390.png", full_page=True)
+    page.screenshot(path=tmp_path / "program_390.png", full_page=True)
     widths = page.evaluate(
         """() => ({
             main: document.querySelector('main').scrollWidth,

@@ -15,7 +15,16 @@ from inversions.models import Inversion
 from ops.history import Actor, record_event
 from ops.models import ObservingProgram, Scan
 from ops.states import ActorKind, State
-from tests.factories import InversionFactory, ScanFactory, TransferFactory, UserFactory, program_in_state
+from tests.factories import (
+    DatasetFactory,
+    InstrumentProgramFactory,
+    InversionFactory,
+    ScanFactory,
+    TransferFactory,
+    UserFactory,
+    program_in_state,
+)
+from tests.inversions.conftest import invertible_program
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +105,22 @@ def test_candidates_show_the_first_ten_and_a_link_to_all_of_them(viewer_client):
     shown = [program for program in programs if program.pk in candidates]
     assert shown == programs[2:]
     assert '<a href="/programs/?state=invertible&amp;sort=score">all 12 candidates</a>' in candidates
+
+
+def test_candidates_show_what_a_lead_chooses_by(viewer_client):
+    program = invertible_program(datasets=2)
+    cryo = InstrumentProgramFactory(program=program, instrument="CRYO-NIRSP")
+    long_ago = timezone.now() - timedelta(days=900)
+    DatasetFactory(instrument_program=cryo, start_time=long_ago, vanished_at=timezone.now())
+    ObservingProgram.objects.filter(pk=program.pk).update(dataset_count=2)
+
+    candidates = section(board_html(viewer_client), "candidates")
+
+    assert "CRYO-NIRSP, VISP" in candidates
+    assert f"proposal {program.proposal_id}" in candidates
+    assert "2 datasets" in candidates
+    # The first start of its datasets still listed (a vanished one does not count).
+    assert '<time datetime="2025-03-27T22:03:00+00:00">2025-03-27</time>' in candidates
 
 
 def test_up_next_is_in_queue_order_with_the_transfer_s_progress(viewer_client):

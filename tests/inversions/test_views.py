@@ -227,3 +227,51 @@ def test_the_queue_page_lists_open_attempts_in_order(client, inverter):
     html = client.get(reverse("inversions:queue")).content.decode()
     assert html.index(second.pk) < html.index(first.pk)
     assert "Move to top" in html
+
+
+def test_the_products_say_where_they_are_with_a_dkist_snippet_naming_the_asdf_there(client, settings):
+    settings.GLOBUS_SCRATCH_COLLECTION = "scratch-collection-id"
+    client.force_login(UserFactory(username="reader"))
+    program = program_in_state(State.GENERATED)
+    folder = f"{program.proposal_id}/INV_ABCDEF"
+    InversionFactory(
+        program=program,
+        products={
+            "files": 3,
+            "bytes": 3000,
+            "frames": 2,
+            "duration_s": 1.5,
+            "spectral_lines": ["Fe I"],
+            "asdf": f"{folder}/INV_ABCDEF_L2_metadata.asdf",
+            "quicklooks": [f"{folder}/quicklooks/temperature.png"],
+            "file_list": [["INV_ABCDEF_L2_metadata.asdf", 1000]],
+        },
+    )
+
+    html = client.get(reverse("program-detail", args=[program.pk])).content.decode()
+
+    panel, products = html.split('<div id="products">')
+    assert "dkist" not in panel  # the products have the page's full width, below the panel
+    assert "<dd><code>scratch-collection-id</code> (scratch)</dd>" in products
+    assert f"<dd><code>/{folder}/</code></dd>" in products
+    assert f'dkist.load_dataset("/{folder}/INV_ABCDEF_L2_metadata.asdf")' in products
+    assert 'data-copy="dkist-snippet"' in products
+    quicklook = reverse("inversions:quicklook", args=[program.pk, "temperature.png"])
+    assert f'<a href="{quicklook}"><img src="{quicklook}"' in products  # opens full size
+
+
+def test_report_done_lays_out_its_fields_with_labels(client, inverter):
+    program = program_in_state(State.WORKING)
+    client.force_login(inverter)
+
+    html = client.get(reverse("inversions:report-done", args=[program.pk])).content.decode()
+
+    for field, label in [
+        ("software_commit", "Inversion software commit"),
+        ("result_collection", "Result collection"),
+        ("result_path", "Result path"),
+        ("notes", "Notes"),
+    ]:
+        assert f'<label for="id_{field}">{label}</label>' in html
+    assert "<legend>Results</legend>" in html and "<legend>Datasets used</legend>" in html
+    assert 'aria-describedby="id_notes_helptext"' in html

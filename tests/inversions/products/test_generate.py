@@ -56,6 +56,9 @@ def test_result_describes_what_was_written(generated):
         "temperature.png", "mag_strength.png", "mag_inclination.png", "velocity.png", "profiles.png",
     ]  # fmt: skip
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in generated.quicklooks)
+    # Wide enough for the page's full width, where their labels are read (PNG header: width).
+    maps = generated.quicklooks[:-1]
+    assert all(int.from_bytes(path.read_bytes()[16:20], "big") >= 1100 for path in maps)
 
 
 def test_dkist_loads_every_quantity_exactly_with_its_unit(inversion, converted):
