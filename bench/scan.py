@@ -122,7 +122,7 @@ def measure_floor(*, url: str, database: dict[str, Any]) -> FloorTiming:
     """Fetch + parse what the scan fetches, COPY it into an unindexed table."""
     from ops.metadata.client import MetadataClient
     from ops.models import key_numbers
-    from ops.scan import BATCH_DATASETS
+    from ops.scan.listing import BATCH_DATASETS
 
     timing = FloorTiming()
     with (

@@ -5,7 +5,9 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-import ops.scan
+import ops.scan.listing
+import ops.scan.statistics
+import ops.scan.upserting
 from ops.models import Dataset, Experiment, InstrumentProgram, ObservingProgram, ProgramEvent, Proposal, Scan
 from ops.scan import run_scan
 from ops.states import ActorKind, State
@@ -293,7 +295,7 @@ def test_a_proposal_batch_that_keeps_failing_is_an_error_and_the_scan_goes_on(db
 
 
 def test_each_batch_is_fetched_ahead_and_written_on_its_own(db, store, settings, monkeypatch):
-    monkeypatch.setattr(ops.scan, "BATCH_DATASETS", 1)  # a batch per proposal: pid_2_7, pid_3_54
+    monkeypatch.setattr(ops.scan.listing, "BATCH_DATASETS", 1)  # a batch per proposal: pid_2_7, pid_3_54
     settings.LEVEL2_METADATA_RETRIES = 0
     store.fail("DatasetsByProposal", Failure(status=500))
 
@@ -310,8 +312,8 @@ def test_each_batch_is_fetched_ahead_and_written_on_its_own(db, store, settings,
 
 
 def test_the_planner_statistics_are_refreshed_as_the_tables_fill(db, store, monkeypatch):
-    monkeypatch.setattr(ops.scan, "BATCH_DATASETS", 1)  # pid_2_7 (1 dataset), then pid_3_54 (3)
-    monkeypatch.setattr(ops.scan, "ANALYZE_FROM_DATASETS", 2)
+    monkeypatch.setattr(ops.scan.listing, "BATCH_DATASETS", 1)  # pid_2_7 (1 dataset), then pid_3_54 (3)
+    monkeypatch.setattr(ops.scan.statistics, "ANALYZE_FROM_DATASETS", 2)
 
     run_scan(trigger=Scan.Trigger.COMMAND)
 
@@ -348,7 +350,7 @@ def test_an_unexpected_failure_marks_the_scan_failed_without_details(db, store, 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(ops.scan, "_update_program_totals", broken)
+    monkeypatch.setattr(ops.scan.upserting, "update_program_totals", broken)
 
     scan = run_scan(trigger=Scan.Trigger.COMMAND)
 

@@ -1,0 +1,122 @@
+"""The scanner: one scan's steps in order, batch after batch.
+
+1. listing: the store's cheap list (fetch thread) beside the stored compare keys; the plan;
+2. per batch of whole proposals, fetched one batch ahead (fetching), in one transaction:
+   upserting (proposals, experiments, OPs, IPs, datasets, vanished), grouping (what changed
+   per OP), the OPs' totals, their events; then the batch's OPs join ``changed_program_ids``.
+
+A step that reacts to changed datasets (such as marking inversions stale) goes after
+grouping in ``_write``: ``BatchChanges`` names the datasets of each OP, and ``stored`` the
+compare keys they had before this scan.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ops.metadata.client import MetadataClient, MetadataStoreError
+from ops.models import Scan, ScanError
+from ops.scan import upserting
+from ops.scan.events import record_scan_events
+from ops.scan.fetching import FetchedBatch, fetch_batch, one_ahead
+from ops.scan.grouping import group_changes
+from ops.scan.listing import Stored, batches, list_store, plan, read_stored
+from ops.scan.statistics import Statistics
+
+log = logging.getLogger(__name__)
+
+
+class Scanner:
+    def __init__(self, *, scan: Scan, client: MetadataClient, changed_program_ids: set[str]):
+        self.scan = scan
+        self.client = client
+        self.stored: dict[str, Stored] = {}
+        self.descriptions: dict[str, str] | None = None
+        # The OPs new or changed in each batch, added once the batch is committed.
+        self.changed_program_ids = changed_program_ids
+        self.statistics = Statistics(stored=0)
+
+    def run(self) -> None:
+        fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"scan-{self.scan.pk}-fetch")
+        try:
+            # The store lists its datasets while the database lists what is stored.
+            listing = fetcher.submit(list_store, client=self.client, scan=self.scan)
+            self.stored = read_stored()
+            listed = listing.result()
+            self._save_errors(listed.errors)
+            self.statistics = Statistics(stored=len(self.stored))
+            work, unchanged = plan(listing=listed, stored=self.stored)
+            del listed
+            Scan.objects.filter(pk=self.scan.pk).update(proposals_total=len(work), unchanged_count=unchanged)
+
+            def fetch(batch):
+                return fetch_batch(client=self.client, scan=self.scan, batch=batch)
+
+            # The next batch is fetched while this one is written: the network and the
+            # database work at once, and at most two batches are in memory.
+            for fetched in one_ahead(fetcher, fetch, batches(work)):
+                self._store_batch(fetched)
+        finally:
+            # After an error, the fetch underway ends on its own; nobody waits for it.
+            fetcher.shutdown(wait=False, cancel_futures=True)
+
+    def _store_batch(self, fetched: FetchedBatch) -> None:
+        """Write one fetched batch in one transaction; its OPs are then up for qualification.
+
+        Nothing of a batch whose fetch failed is written but its errors: its datasets are
+        neither new nor vanished until the store answers for them."""
+        program_ids: list[str] = []
+        if not fetched.fetch_failed:
+            upserting.insert_experiments(fetched.records, descriptions=self._descriptions)
+        with transaction.atomic():
+            if not fetched.fetch_failed:
+                program_ids = self._write(fetched)
+            self._save_errors(fetched.errors)
+            Scan.objects.filter(pk=self.scan.pk).update(
+                proposals_done=F("proposals_done") + len(fetched.proposals)
+            )
+        self.changed_program_ids.update(program_ids)
+        self.statistics.written(len(fetched.records))
+
+    def _write(self, fetched: FetchedBatch) -> list[str]:
+        """Store the batch and record its events; the OPs that are new or changed."""
+        now = timezone.now()
+        records = fetched.records
+        upserting.insert_proposals({r.proposal_id for r in records})
+        upserting.insert_programs(records, now=now)
+        upserting.upsert_datasets(fetched.rows, now=now)
+        vanished_ids = [dataset_id for proposal in fetched.proposals for dataset_id in proposal.vanished_ids]
+        upserting.mark_vanished(vanished_ids, now=now)
+        changes = group_changes(records=records, vanished_ids=vanished_ids, stored=self.stored)
+        upserting.update_program_totals(changes.program_ids)
+        record_scan_events(scan=self.scan, changes=changes)
+        Scan.objects.filter(pk=self.scan.pk).update(
+            new_count=F("new_count") + changes.new_count,
+            changed_count=F("changed_count") + changes.changed_count,
+            vanished_count=F("vanished_count") + changes.vanished_count,
+        )
+        return changes.program_ids
+
+    def _descriptions(self) -> dict[str, str]:
+        """The store's experiment descriptions, fetched once per scan (none if that fails)."""
+        if self.descriptions is None:
+            try:
+                self.descriptions = self.client.experiment_descriptions()
+            except MetadataStoreError as error:
+                log.warning("scan %s: experiment descriptions failed: %s", self.scan.pk, error)
+                self._save_errors(
+                    [ScanError(scan=self.scan, record="experimentDescriptions", message=str(error))]
+                )
+                self.descriptions = {}
+        return self.descriptions
+
+    def _save_errors(self, errors: list[ScanError]) -> None:
+        if not errors:
+            return
+        ScanError.objects.bulk_create(errors)
+        Scan.objects.filter(pk=self.scan.pk).update(error_count=F("error_count") + len(errors))
