@@ -3,24 +3,33 @@
 After each scan, the scan task and ``manage.py scan`` call ``qualify_programs(program_ids=…)``
 with the OPs the scan found new or changed; the beat task and ``manage.py qualify`` call it
 without ids for every OP that is due. An OP is qualified only once settled; an event is added
-only when its verdict or its report changed.
+only when its verdict or its report changed, and its score is written only when it changed.
+
+Set-wise, a chunk of OPs at a time (one transaction each, so memory stays flat however many
+OPs there are): one statement locks the chunk's OPs and reads their states, one reads the
+datasets of the settled ones, one the previous reports of those already qualified; the rules
+run in memory; ``ops.history.record_events`` writes the chunk's events at once, and one
+statement the scores that changed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import batched
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from ops import selectors
 from ops.history import Actor, EventRequest, record_events
-from ops.models import Dataset, ObservingProgram, ProgramEvent
+from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent
 from ops.qualify import DatasetValues, Thresholds, qualify_program, summarise
 from ops.scoring import Term, program_score, terms_from_settings
 from ops.states import WORK_STARTED_STATES, ActorKind, State
@@ -30,8 +39,11 @@ log = logging.getLogger(__name__)
 VERDICT_STATES = frozenset({State.DISCOVERED, State.INVERTIBLE, State.NOT_INVERTIBLE})
 # Archived OPs are out of the flow: staff bring them back first.
 QUALIFIABLE_STATES = VERDICT_STATES | WORK_STARTED_STATES
-# OPs per transaction: their rows stay locked while their reports are computed and recorded.
-CHUNK_SIZE = 500
+# OPs per transaction: their rows stay locked while their reports are computed and recorded,
+# and their datasets and reports are what the qualification holds in memory at a time.
+CHUNK_SIZE = 1000
+
+QUALIFIER = Actor(ActorKind.QUALIFIER)
 
 
 @dataclass
@@ -66,77 +78,98 @@ def qualify_programs(
     ``invertible`` / ``not_invertible`` count the verdicts of the events recorded.
     """
     now = now or timezone.now()
+    ids: Iterable[str]
     if program_ids is None:
-        ids = list(selectors.programs_due_for_qualification(now=now, states=QUALIFIABLE_STATES))
+        ids = selectors.programs_due_for_qualification(now=now, states=QUALIFIABLE_STATES)
     else:
         ids = sorted(set(program_ids))
     summary = QualificationSummary()
-    thresholds = Thresholds.from_settings()
-    terms = terms_from_settings()
+    qualifier = _Qualifier(now=now, summary=summary)
     for chunk in batched(ids, chunk_size):
-        _qualify_chunk(program_ids=chunk, now=now, thresholds=thresholds, terms=terms, summary=summary)
+        qualifier.qualify(chunk)
     log.info("qualification: %s", summary)
     return summary
 
 
-def _qualify_chunk(
-    *,
-    program_ids: Collection[str],
-    now: datetime,
-    thresholds: Thresholds,
-    terms: dict[str, Term],
-    summary: QualificationSummary,
-) -> None:
-    with transaction.atomic():
-        # Lock first, then read the states: nobody moves these OPs until the events are in,
-        # so two qualifications at once cannot both record the same new report.
-        programs = list(
-            ObservingProgram.objects.select_for_update().filter(pk__in=program_ids).order_by("pk")
-        )
-        current_events = ProgramEvent.objects.only("to_state").in_bulk(
-            [program.current_event_id for program in programs if program.current_event_id]
-        )
-        summary.considered += len(programs)
-        settled: dict[str, State] = {}
-        by_id = {program.pk: program for program in programs}
-        for program in programs:
-            current = current_events.get(program.current_event_id)
-            if current is None or current.to_state not in QUALIFIABLE_STATES:
-                summary.not_qualifiable += 1
-            elif (settles_at := program.settles_at()) is None or settles_at > now:
-                summary.not_settled += 1
-            else:
-                settled[program.pk] = State(current.to_state)
-        if not settled:
-            return
-        datasets = _datasets_by_program(program_ids=settled.keys())
-        previous_reports = selectors.latest_reports(program_ids=settled.keys())
-        requests = []
-        rescored = []
-        for program_id, state in settled.items():
-            report = qualify_program(datasets.get(program_id, []), thresholds=thresholds)
-            score = program_score(report=report, datasets=datasets.get(program_id, []), terms=terms)
-            program = by_id[program_id]
-            if program.score_parts != score:
-                program.score, program.score_parts = (score["score"] if score else None), score
-                rescored.append(program)
-            request = _event_request(
-                program_id=program_id, state=state, report=report, previous=previous_reports.get(program_id)
+class _Qualifier:
+    def __init__(self, *, now: datetime, summary: QualificationSummary):
+        self.now = now
+        self.summary = summary
+        self.thresholds = Thresholds.from_settings()
+        self.terms: dict[str, Term] = terms_from_settings()
+        self.settle = timedelta(days=settings.LEVEL2_SETTLE_DAYS)
+
+    def qualify(self, program_ids: Collection[str]) -> None:
+        with transaction.atomic():
+            # Lock first, then read the states: nobody moves these OPs until the events are
+            # in, so two qualifications at once cannot both record the same new report.
+            settled = self._lock_settled(program_ids)
+            if not settled:
+                return
+            datasets = _datasets_by_program(program_ids=settled.keys())
+            # An OP still discovered was never qualified: only the others have a report.
+            previous_reports = selectors.latest_reports(
+                program_ids=[program_id for program_id, state in settled.items() if state != State.DISCOVERED]
             )
-            if request is None:
-                summary.unchanged += 1
-                continue
-            requests.append(request)
-            if request.to_state == state:
-                summary.information_events += 1
+            requests = []
+            scores: list[dict[str, Any]] = []
+            for program_id, state in settled.items():
+                program_datasets = datasets.get(program_id, [])
+                report = qualify_program(program_datasets, thresholds=self.thresholds)
+                score = program_score(report=report, datasets=program_datasets, terms=self.terms)
+                scores.append({"id": program_id, "score": score["score"] if score else None, "parts": score})
+                request = _event_request(
+                    program_id=program_id,
+                    state=state,
+                    report=report,
+                    previous=previous_reports.get(program_id),
+                )
+                if request is not None:
+                    requests.append(request)
+                self._count(state=state, request=request, invertible=report["invertible"])
+            record_events(requests=requests, actor=QUALIFIER)
+            _write_changed_scores(scores)
+
+    def _lock_settled(self, program_ids: Collection[str]) -> dict[str, State]:
+        """Lock the OPs (in id order, as record_events does) and read their states; the
+        settled qualifiable ones, with their states, in id order."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT program.id, program.newest_dataset_created_at, event.to_state
+                FROM {ObservingProgram._meta.db_table} AS program
+                LEFT JOIN {ProgramEvent._meta.db_table} AS event ON event.id = program.current_event_id
+                WHERE program.id = ANY(%s)
+                ORDER BY program.id
+                FOR UPDATE OF program
+                """,
+                [list(program_ids)],
+            )
+            rows = cursor.fetchall()
+        self.summary.considered += len(rows)
+        settled: dict[str, State] = {}
+        for program_id, newest_created_at, state in rows:
+            if state not in QUALIFIABLE_STATES:
+                self.summary.not_qualifiable += 1
+            elif newest_created_at is None or newest_created_at + self.settle > self.now:
+                self.summary.not_settled += 1
             else:
-                summary.verdict_events += 1
-            if report["invertible"]:
-                summary.invertible += 1
-            else:
-                summary.not_invertible += 1
-        ObservingProgram.objects.bulk_update(rescored, ["score", "score_parts"])
-        record_events(requests=requests, actor=Actor(ActorKind.QUALIFIER))
+                settled[program_id] = State(state)
+        return settled
+
+    def _count(self, *, state: State, request: EventRequest | None, invertible: bool) -> None:
+        summary = self.summary
+        if request is None:
+            summary.unchanged += 1
+            return
+        if request.to_state == state:
+            summary.information_events += 1
+        else:
+            summary.verdict_events += 1
+        if invertible:
+            summary.invertible += 1
+        else:
+            summary.not_invertible += 1
 
 
 def _event_request(
@@ -160,10 +193,28 @@ def _event_request(
     return EventRequest(program_id, state, details, expected_state=state)
 
 
-# DatasetValues' fields, each with the Dataset column it reads (named alike but for two).
+def _write_changed_scores(scores: list[dict[str, Any]]) -> None:
+    """One statement: each OP's score and its parts, written only where they changed."""
+    if not scores:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {ObservingProgram._meta.db_table} AS program
+            SET score = new.score, score_parts = new.parts
+            FROM jsonb_to_recordset(%s) AS new (id text, score double precision, parts jsonb)
+            WHERE program.id = new.id AND program.score_parts IS DISTINCT FROM new.parts
+            """,
+            [Jsonb(scores)],
+        )
+
+
+# DatasetValues' fields, each with the column it reads: the IP's instrument, the dataset's
+# own columns (named alike but its id).
+_JSON_FIELDS = {"fried_parameter", "polarimetric_accuracy"}
 _DATASET_VALUE_COLUMNS = {
-    field.name: {"dataset_id": "id", "instrument": "instrument_program__instrument"}.get(
-        field.name, field.name
+    field.name: {"dataset_id": "dataset.id", "instrument": "ip.instrument"}.get(
+        field.name, f"dataset.{field.name}"
     )
     for field in fields(DatasetValues)
 }
@@ -171,14 +222,29 @@ _DATASET_VALUE_COLUMNS = {
 
 def _datasets_by_program(*, program_ids: Collection[str]) -> dict[str, list[DatasetValues]]:
     """The rules' view of every listed (not vanished) dataset of these OPs, in one query."""
-    rows = (
-        Dataset.objects.filter(program_id__in=list(program_ids), vanished_at__isnull=True)
-        .order_by("program_id", "id")
-        .values_list("program_id", *_DATASET_VALUE_COLUMNS.values())
-    )
+    names = list(_DATASET_VALUE_COLUMNS)
+    json_positions = [position for position, name in enumerate(names) if name in _JSON_FIELDS]
     datasets: dict[str, list[DatasetValues]] = {}
-    for program_id, *values in rows:
-        datasets.setdefault(program_id, []).append(
-            DatasetValues(**dict(zip(_DATASET_VALUE_COLUMNS, values, strict=True)))
-        )
+    for program_id, values in _dataset_rows(program_ids=program_ids):
+        for position in json_positions:
+            if values[position] is not None:
+                values[position] = json.loads(values[position])
+        datasets.setdefault(program_id, []).append(DatasetValues(**dict(zip(names, values, strict=True))))
     return datasets
+
+
+def _dataset_rows(*, program_ids: Collection[str]) -> Iterator[tuple[str, list[Any]]]:
+    # A plain cursor: the JSON blocks arrive as text and only they need decoding.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT dataset.program_id, {", ".join(_DATASET_VALUE_COLUMNS.values())}
+            FROM {Dataset._meta.db_table} AS dataset
+            JOIN {InstrumentProgram._meta.db_table} AS ip ON ip.id = dataset.instrument_program_id
+            WHERE dataset.program_id = ANY(%s) AND dataset.vanished_at IS NULL
+            ORDER BY dataset.program_id, dataset.id
+            """,
+            [list(program_ids)],
+        )
+        for program_id, *values in cursor.fetchall():
+            yield program_id, values
