@@ -110,6 +110,12 @@ def rule_order(thresholds: Thresholds) -> list[str]:
     return [INSTRUMENT, ON_DISK, STOKES, HEALTH, GOS, AO, *thresholds.required_line_names]
 
 
+@functools.cache
+def _rule_positions(thresholds: Thresholds) -> dict[str, int]:
+    """Each rule's place in reports (one dict per thresholds, not one per IP)."""
+    return {name: index for index, name in enumerate(rule_order(thresholds))}
+
+
 @dataclass(frozen=True)
 class RuleResult:
     """One rule for one dataset (``dataset_id``) or for the whole IP (``dataset_id`` None)."""
@@ -135,6 +141,8 @@ class RuleResult:
 # --- on disk -------------------------------------------------------------------------------
 
 
+# Cached: the datasets of a scan start on a few thousand days, and the rules ask once per dataset.
+@functools.lru_cache(maxsize=4096)
 def solar_radius_arcsec(day: date) -> float:
     """The apparent solar radius seen from Earth on ``day``, by DESIGN.md's formula."""
     day_of_year = day.timetuple().tm_yday
@@ -257,6 +265,8 @@ class NamedLine:
 _LINE_NAME = re.compile(r"^(?P<label>.+?)\s*\(\s*(?P<wavelength>[0-9]+(?:\.[0-9]+)?)\s*nm\s*\)$")
 
 
+# Cached: the store names the same few lines in every dataset, and each is read once per line sought.
+@functools.lru_cache(maxsize=4096)
 def parse_line_name(text: str) -> NamedLine | None:
     """None when the name does not read as "<label> (<wavelength> nm)"."""
     match = _LINE_NAME.match(" ".join(text.split()))
@@ -265,6 +275,7 @@ def parse_line_name(text: str) -> NamedLine | None:
     return NamedLine(match["label"], float(match["wavelength"]))
 
 
+@functools.lru_cache(maxsize=4096)
 def names_ion(label: str, ion: str) -> bool:
     """ "Fe I" names ion Fe I; so does "Na I D1" name Na I; "Fe II" does not name Fe I."""
     words, ion_words = label.casefold().split(), ion.casefold().split()
@@ -395,7 +406,7 @@ def qualify_instrument_program(
             ]
         line_rules, lines = check_lines(datasets, thresholds)
         rules += line_rules
-    order = {name: index for index, name in enumerate(rule_order(thresholds))}
+    order = _rule_positions(thresholds)
     rules.sort(key=lambda rule: (order.get(rule.name, len(order)), rule.name, rule.dataset_id or ""))
     failed = list(dict.fromkeys(rule.name for rule in rules if not rule.passed))
     return {
