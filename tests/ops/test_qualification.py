@@ -85,6 +85,34 @@ def test_running_twice_adds_nothing():
     assert qualify_programs().considered == 0  # nothing is due either
 
 
+def row_versions(programs):
+    """Each OP row's xmin: a write to the row (a score, say) changes it, a row lock does not."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, xmin::text FROM ops_observingprogram WHERE id = ANY(%s)", [[p.pk for p in programs]]
+        )
+        return dict(cursor.fetchall())
+
+
+@time_machine.travel(LATER, tick=False)
+def test_an_unchanged_verdict_writes_nothing():
+    programs = [
+        op_with_datasets(ips=[("VISP", {"fried_parameter": {"med": 0.09}})]),
+        op_with_datasets(ips=[("VISP", {"ao_locked": 10})]),
+        op_with_datasets(State.WORKING),
+    ]
+    qualify_programs(program_ids=[program.pk for program in programs])
+    events, versions = ProgramEvent.objects.count(), row_versions(programs)
+
+    with CaptureQueriesContext(connection) as queries:
+        summary = qualify_programs(program_ids=[program.pk for program in programs])
+
+    assert (summary.unchanged, summary.verdict_events, summary.information_events) == (3, 0, 0)
+    assert ProgramEvent.objects.count() == events
+    assert row_versions(programs) == versions
+    assert not [query for query in queries if query["sql"].startswith("INSERT")]
+
+
 @time_machine.travel(LATER, tick=False)
 def test_one_good_and_one_bad_visp_ip_make_an_invertible_op():
     program = op_with_datasets(ips=[("VISP", {}), ("VISP", {"ao_locked": 10})])

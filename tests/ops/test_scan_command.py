@@ -4,7 +4,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from ops import selectors
 from ops.models import ObservingProgram, Scan
@@ -59,3 +60,44 @@ def test_says_so_when_another_scan_runs(db, store):
         holder.close()
     assert not Scan.objects.exists()
     assert store.sent == []
+
+
+def test_a_rescan_requalifies_only_the_ops_whose_datasets_changed(db, metadata_store):
+    other = {
+        "observingProgramExecutionId": "eid_3_54_opOther_R001.2.2",
+        "instrumentProgramExecutionId": "id.2.2",
+    }
+    metadata_store.add(dataset_record("AAAAA"), dataset_record("AAAAB"), dataset_record("BBBBB", **other))
+    call_command("scan", stdout=StringIO())
+    events = {
+        program.pk: list(program.events.values_list("pk", flat=True))
+        for program in ObservingProgram.objects.all()
+    }
+    metadata_store.records["BBBBB"].update(updateDate="2025-07-01T00:00:00.000000", aoLocked=10)
+    out = StringIO()
+
+    with CaptureQueriesContext(connection) as queries:
+        call_command("scan", stdout=out)
+
+    assert "qualification: considered 1, " in out.getvalue()
+    dataset_reads = [query["sql"] for query in queries if "FROM ops_dataset AS dataset" in query["sql"]]
+    assert len(dataset_reads) == 1 and "opOther" in dataset_reads[0] and "AAAA" not in dataset_reads[0]
+    changed = ObservingProgram.objects.get(pk=other["observingProgramExecutionId"])
+    assert (
+        changed.state,
+        changed.current_event.details["report"]["instrument_programs"][0]["failed_rules"],
+    ) == (
+        State.NOT_INVERTIBLE,
+        ["ao"],
+    )
+    unchanged = ObservingProgram.objects.exclude(pk=changed.pk).get()
+    assert list(unchanged.events.values_list("pk", flat=True)) == events[unchanged.pk]
+
+
+def test_a_rescan_of_an_unchanged_store_qualifies_nothing(db, store):
+    call_command("scan", stdout=StringIO())
+    out = StringIO()
+
+    call_command("scan", stdout=out)
+
+    assert "qualification: considered 0, " in out.getvalue()
