@@ -5,11 +5,12 @@ with the OPs the scan found new or changed; the beat task and ``manage.py qualif
 without ids for every OP that is due. An OP is qualified only once settled; an event is added
 only when its verdict or its report changed, and its score is written only when it changed.
 
-Set-wise, a chunk of OPs at a time (one transaction each, so memory stays flat however many
-OPs there are): one statement locks the chunk's OPs and reads their states, one reads the
-datasets of the settled ones, one the previous reports of those already qualified; the rules
-run in memory; ``ops.history.record_events`` writes the chunk's events at once, and one
-statement the scores that changed.
+Set-wise, a chunk of OPs at a time, so memory stays flat however many OPs there are: one
+statement reads the datasets of the chunk's due OPs, and the rules run on them in a thread
+while the chunk before is written. Then, in one transaction: one statement locks the chunk's
+OPs and reads their states, one reads the previous reports of those already qualified,
+``ops.history.record_events`` writes the chunk's events at once, and one statement the scores
+that changed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from itertools import batched
 from typing import Any
@@ -30,6 +32,7 @@ from psycopg.types.json import Jsonb
 from ops import selectors
 from ops.history import Actor, EventRequest, record_events
 from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent
+from ops.pipeline import one_ahead
 from ops.qualify import DatasetValues, Thresholds, qualify_program, summarise
 from ops.scoring import Term, program_score, terms_from_settings
 from ops.states import WORK_STARTED_STATES, ActorKind, State
@@ -85,10 +88,23 @@ def qualify_programs(
         ids = sorted(set(program_ids))
     summary = QualificationSummary()
     qualifier = _Qualifier(now=now, summary=summary)
-    for chunk in batched(ids, chunk_size):
-        qualifier.qualify(chunk)
+    # The rules of the next chunk run in a thread while this chunk's events are written: the
+    # rules are Python, the writes mostly PostgreSQL's work.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualification") as pool:
+        for computed in one_ahead(pool, qualifier.compute, map(qualifier.read, batched(ids, chunk_size))):
+            qualifier.record(computed)
     log.info("qualification: %s", summary)
     return summary
+
+
+@dataclass
+class _Chunk:
+    """A chunk's OPs and the datasets of those due when they were read (unlocked); then the
+    reports and scores of the rules."""
+
+    program_ids: tuple[str, ...]
+    datasets: dict[str, list[DatasetValues]]
+    results: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = field(default_factory=dict)
 
 
 class _Qualifier:
@@ -99,14 +115,40 @@ class _Qualifier:
         self.terms: dict[str, Term] = terms_from_settings()
         self.settle = timedelta(days=settings.LEVEL2_SETTLE_DAYS)
 
-    def qualify(self, program_ids: Collection[str]) -> None:
+    def read(self, program_ids: tuple[str, ...]) -> _Chunk:
+        """The datasets of the chunk's OPs that are due now, before they are locked: what
+        changes meanwhile is seen again under the lock (``record``)."""
+        datasets = _datasets_by_program(
+            program_ids=program_ids, states=QUALIFIABLE_STATES, settled_before=self.now - self.settle
+        )
+        return _Chunk(program_ids, datasets)
+
+    def compute(self, chunk: _Chunk) -> _Chunk:
+        """The rules and the score of each OP read (pure: runs in the pipeline's thread)."""
+        for program_id, datasets in chunk.datasets.items():
+            chunk.results[program_id] = self._rules(datasets)
+        chunk.datasets = {}
+        return chunk
+
+    def _rules(self, datasets: list[DatasetValues]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        report = qualify_program(datasets, thresholds=self.thresholds)
+        return report, program_score(report=report, datasets=datasets, terms=self.terms)
+
+    def record(self, chunk: _Chunk) -> None:
+        """The chunk's events and scores, under the OPs' locks, in one transaction."""
         with transaction.atomic():
             # Lock first, then read the states: nobody moves these OPs until the events are
             # in, so two qualifications at once cannot both record the same new report.
-            settled = self._lock_settled(program_ids)
+            settled = self._lock_settled(chunk.program_ids)
             if not settled:
                 return
-            datasets = _datasets_by_program(program_ids=settled.keys())
+            # An OP that became due after the chunk was read (rare: its state or datasets
+            # moved meanwhile) is read and run here.
+            unread = [program_id for program_id in settled if program_id not in chunk.results]
+            if unread:
+                datasets = _datasets_by_program(program_ids=unread)
+                for program_id in unread:
+                    chunk.results[program_id] = self._rules(datasets.get(program_id, []))
             # An OP still discovered was never qualified: only the others have a report.
             previous_reports = selectors.latest_reports(
                 program_ids=[program_id for program_id, state in settled.items() if state != State.DISCOVERED]
@@ -114,9 +156,7 @@ class _Qualifier:
             requests = []
             scores: list[dict[str, Any]] = []
             for program_id, state in settled.items():
-                program_datasets = datasets.get(program_id, [])
-                report = qualify_program(program_datasets, thresholds=self.thresholds)
-                score = program_score(report=report, datasets=program_datasets, terms=self.terms)
+                report, score = chunk.results[program_id]
                 scores.append({"id": program_id, "score": score["score"] if score else None, "parts": score})
                 request = _event_request(
                     program_id=program_id,
@@ -220,12 +260,20 @@ _DATASET_VALUE_COLUMNS = {
 }
 
 
-def _datasets_by_program(*, program_ids: Collection[str]) -> dict[str, list[DatasetValues]]:
-    """The rules' view of every listed (not vanished) dataset of these OPs, in one query."""
+def _datasets_by_program(
+    *,
+    program_ids: Collection[str],
+    states: Collection[str] | None = None,
+    settled_before: datetime | None = None,
+) -> dict[str, list[DatasetValues]]:
+    """The rules' view of every listed (not vanished) dataset of these OPs, in one query;
+    with ``states`` and ``settled_before``, of those OPs only that are due."""
     names = list(_DATASET_VALUE_COLUMNS)
     json_positions = [position for position, name in enumerate(names) if name in _JSON_FIELDS]
     datasets: dict[str, list[DatasetValues]] = {}
-    for program_id, values in _dataset_rows(program_ids=program_ids):
+    for program_id, values in _dataset_rows(
+        program_ids=program_ids, states=states, settled_before=settled_before
+    ):
         for position in json_positions:
             if values[position] is not None:
                 values[position] = json.loads(values[position])
@@ -233,7 +281,17 @@ def _datasets_by_program(*, program_ids: Collection[str]) -> dict[str, list[Data
     return datasets
 
 
-def _dataset_rows(*, program_ids: Collection[str]) -> Iterator[tuple[str, list[Any]]]:
+def _dataset_rows(
+    *, program_ids: Collection[str], states: Collection[str] | None, settled_before: datetime | None
+) -> Iterator[tuple[str, list[Any]]]:
+    due = ""
+    if states is not None:
+        due = f"""
+            AND dataset.program_id IN (
+                SELECT id FROM {ObservingProgram._meta.db_table}
+                WHERE id = ANY(%(ids)s) AND state = ANY(%(states)s)
+                    AND newest_dataset_created_at <= %(settled_before)s
+            )"""
     # A plain cursor: the JSON blocks arrive as text and only they need decoding.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -241,10 +299,10 @@ def _dataset_rows(*, program_ids: Collection[str]) -> Iterator[tuple[str, list[A
             SELECT dataset.program_id, {", ".join(_DATASET_VALUE_COLUMNS.values())}
             FROM {Dataset._meta.db_table} AS dataset
             JOIN {InstrumentProgram._meta.db_table} AS ip ON ip.id = dataset.instrument_program_id
-            WHERE dataset.program_id = ANY(%s) AND dataset.vanished_at IS NULL
+            WHERE dataset.program_id = ANY(%(ids)s) AND dataset.vanished_at IS NULL{due}
             ORDER BY dataset.program_id, dataset.id
             """,
-            [list(program_ids)],
+            {"ids": list(program_ids), "states": list(states or []), "settled_before": settled_before},
         )
         for program_id, *values in cursor.fetchall():
             yield program_id, values

@@ -1,14 +1,12 @@
 """Fetching: the full records of one batch, parsed and turned into COPY rows.
 
 Runs in the read-ahead thread (HTTP and parsing, no database) while the batch before is
-written: ``one_ahead`` keeps at most two batches in memory.
+written (``ops.pipeline.one_ahead``): at most two batches are in memory.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
 from ops.metadata.client import MetadataClient, MetadataStoreError
@@ -83,17 +81,3 @@ def _fetch(client: MetadataClient, batch: list[ProposalWork]) -> tuple[list[dict
         raw_records.extend(page)
         raw_texts.extend(getattr(page, "texts", None) or [None] * len(page))
     return raw_records, raw_texts
-
-
-def one_ahead[Item, Result](
-    pool: Executor, compute: Callable[[Item], Result], items: Iterable[Item]
-) -> Iterator[Result]:
-    """``compute`` of each item in turn, run in ``pool`` while the caller works on the result
-    before: one result ahead at most. An error of ``compute`` is raised here, in order."""
-    pending: Future[Result] | None = None
-    for item in items:
-        previous, pending = pending, pool.submit(compute, item)
-        if previous is not None:
-            yield previous.result()
-    if pending is not None:
-        yield pending.result()

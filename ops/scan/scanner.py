@@ -21,9 +21,10 @@ from django.utils import timezone
 
 from ops.metadata.client import MetadataClient, MetadataStoreError
 from ops.models import Scan, ScanError
+from ops.pipeline import one_ahead
 from ops.scan import upserting
 from ops.scan.events import record_scan_events
-from ops.scan.fetching import FetchedBatch, fetch_batch, one_ahead
+from ops.scan.fetching import FetchedBatch, fetch_batch
 from ops.scan.grouping import group_changes
 from ops.scan.listing import Stored, batches, list_store, plan, read_stored
 from ops.scan.statistics import Statistics

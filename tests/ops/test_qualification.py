@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from ops.models import Dataset, ProgramEvent
+import ops.qualification
+from ops.models import Dataset, ObservingProgram, ProgramEvent
 from ops.qualification import qualify_programs
 from ops.states import ActorKind, State
 from ops.tasks import qualify_settled_programs
@@ -375,3 +376,25 @@ def test_the_qualification_scores_invertible_ops_and_clears_the_score_when_none_
     qualify_programs(program_ids=[program.pk])
     program.refresh_from_db()
     assert (program.score, program.score_parts) == (None, None)
+
+
+@time_machine.travel(LATER, tick=False)
+def test_an_op_that_becomes_due_after_its_chunk_was_read_is_qualified_under_the_lock(monkeypatch):
+    # The datasets of a chunk are read before its OPs are locked (the rules of one chunk run
+    # while the one before is written); the states are read again under the lock.
+    program = op_with_datasets()
+    read = ops.qualification._Qualifier.read
+
+    def read_while_not_yet_settled(self, program_ids):
+        ObservingProgram.objects.filter(pk=program.pk).update(newest_dataset_created_at=LATER)
+        chunk = read(self, program_ids)
+        ObservingProgram.objects.filter(pk=program.pk).update(newest_dataset_created_at=CREATED)
+        return chunk
+
+    monkeypatch.setattr(ops.qualification._Qualifier, "read", read_while_not_yet_settled)
+
+    summary = qualify_programs(program_ids=[program.pk])
+
+    assert (summary.considered, summary.verdict_events, summary.invertible) == (1, 1, 1)
+    (ip,) = qualifier_events(program)[0].details["report"]["instrument_programs"]
+    assert len(ip["dataset_ids"]) == 3
