@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django import forms
 
 from inversions import forms as action_forms
-from inversions import roles
+from inversions import roles, services
 from ops.states import State
 
 S = State
@@ -53,7 +53,7 @@ ACTIONS = [
     Action(
         "move-to-top",
         "Move to top",
-        frozenset({S.QUEUED, S.PREPROCESSING, S.PREPROCESSED}),
+        services.QUEUE_STATES,
         roles.is_inverter,
     ),
     # Who retries depends on the failed step; the service decides, the button shows for both.

@@ -302,6 +302,8 @@ def _check_as_seen(
             else "it has no state yet"
         )
         raise StaleStateError(f"{program_id} is no longer {expected_state}: {taken}.", current=current)
+    if state == expected_state:
+        return  # a note: allowed in any state
     if expected_state == State.ERROR:
         back_to = RETRY_STATE_AFTER_FAILED_STEP.get(State(current.from_state))
         if state != back_to:
@@ -349,11 +351,15 @@ def _run(
         case "publish":
             return services.publish(program_id=program_id, user=user)
         case "archive":
-            return services.archive(program_id=program_id, user=user, reason=body.reason)
+            return services.archive(
+                program_id=program_id, user=user, reason=body.reason, expected_state=body.expected_state
+            )
         case "restore":
             return services.restore(program_id=program_id, user=user, reason=body.reason)
         case "note":
-            return services.add_note(program_id=program_id, user=user, text=body.note)
+            return services.add_note(
+                program_id=program_id, user=user, text=body.note, expected_state=body.expected_state
+            )
     raise ValueError(f"no service for {slug}")
 
 

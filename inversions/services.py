@@ -23,7 +23,7 @@ from inversions import roles
 from inversions.models import Inversion
 from inversions.paths import PathRefused, inside
 from inversions.transfers import TransferError, get_backend
-from ops.history import Actor, TransitionError, record_event, state_before
+from ops.history import Actor, TransitionError, lock_in_state, record_event, state_before
 from ops.models import Dataset, ObservingProgram, ProgramEvent
 from ops.states import RETRY_STATE_AFTER_FAILED_STEP, ActorKind, State
 
@@ -348,8 +348,8 @@ def publish(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
     return event
 
 
-def archive(*, program_id: str, user: AbstractBaseUser, reason: str) -> ProgramEvent:
-    """ "Archive": any state → archived (staff)."""
+def archive(*, program_id: str, user: AbstractBaseUser, reason: str, expected_state: State) -> ProgramEvent:
+    """ "Archive": the state the user saw → archived (staff)."""
     _require(roles.is_staff(user), "Only staff may archive a program.")
     reason = reason.strip()
     if not reason:
@@ -359,6 +359,7 @@ def archive(*, program_id: str, user: AbstractBaseUser, reason: str) -> ProgramE
         to_state=State.ARCHIVED,
         actor=_user_actor(user, ActorKind.STAFF),
         details={"reason": reason},
+        expected_state=expected_state,
     )
 
 
@@ -380,30 +381,35 @@ def restore(*, program_id: str, user: AbstractBaseUser, reason: str = "") -> Pro
         )
 
 
-def add_note(*, program_id: str, user: AbstractBaseUser, text: str) -> ProgramEvent:
-    """ "Add note": an information event in the current state (inverters and staff)."""
+def add_note(*, program_id: str, user: AbstractBaseUser, text: str, expected_state: State) -> ProgramEvent:
+    """ "Add note": an information event in the state the user saw, whichever it is (inverters
+    and staff). Refused when the OP moved meanwhile: the note may be about what it was."""
     _require(roles.is_inverter(user) or roles.is_staff(user), "Only inverters and staff may add notes.")
     text = text.strip()
     if not text:
         raise TransitionError("A note needs some text.")
     kind = ActorKind.INVERTER if roles.is_inverter(user) else ActorKind.STAFF
-    with transaction.atomic():
-        program = ObservingProgram.objects.select_for_update().get(pk=program_id)
-        if not program.state:
-            raise TransitionError(f"{program_id} has no state yet.")
-        return record_event(
-            program_id=program_id,
-            to_state=State(program.state),
-            actor=_user_actor(user, kind),
-            details={"note": text},
-            expected_state=State(program.state),
-        )
+    return record_event(
+        program_id=program_id,
+        to_state=expected_state,
+        actor=_user_actor(user, kind),
+        details={"note": text},
+        expected_state=expected_state,
+    )
 
 
-def move_to_top(*, program_id: str, user: AbstractBaseUser) -> Inversion:
-    """ "Move to top": the OP's attempt goes first in the queue."""
+# The states in which an attempt waits in the queue, and so may be moved to its top.
+QUEUE_STATES = frozenset({State.QUEUED, State.PREPROCESSING, State.PREPROCESSED})
+
+
+def move_to_top(*, program_id: str, user: AbstractBaseUser, expected_state: State) -> Inversion:
+    """ "Move to top": the OP's attempt goes first in the queue, if the OP is still in the state
+    the user saw (checked under the OP's lock)."""
     _require(roles.is_inverter(user), "Only inverters may reorder the queue.")
+    if expected_state not in QUEUE_STATES:
+        raise TransitionError(f"A program that is {expected_state} is not in the queue.")
     with transaction.atomic():
+        lock_in_state(program_id=program_id, expected_state=expected_state)
         inversion = _current_inversion(program_id)
         first = Inversion.objects.filter(ended_at__isnull=True).aggregate(first=Min("queue_position"))[
             "first"

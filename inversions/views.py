@@ -85,6 +85,11 @@ def program_detail(request, program_id: str):
 
 
 def _run(action: actions.Action, *, program_id: str, user, data: dict):
+    """The action's service, from the state the user saw (services with one source state check
+    that one under the OP's lock; the others are given the state the user saw)."""
+    expected_state = State(data["expected_state"])
+    if expected_state not in action.sources:
+        raise TransitionError(f"{action.label} is not possible on a program that is {expected_state}.")
     if action.slug == "queue":
         return services.queue_program(program_id=program_id, user=user, note=data.get("note", ""))
     if action.slug == "start":
@@ -94,10 +99,10 @@ def _run(action: actions.Action, *, program_id: str, user, data: dict):
             program_id=program_id,
             user=user,
             reason=data["reason"],
-            expected_state=State(data["expected_state"]),
+            expected_state=expected_state,
         )
     if action.slug == "move-to-top":
-        return services.move_to_top(program_id=program_id, user=user)
+        return services.move_to_top(program_id=program_id, user=user, expected_state=expected_state)
     if action.slug == "retry":
         return services.retry(program_id=program_id, user=user)
     if action.slug == "publish":
@@ -105,11 +110,15 @@ def _run(action: actions.Action, *, program_id: str, user, data: dict):
     if action.slug == "regenerate":
         return services.regenerate(program_id=program_id, user=user)
     if action.slug == "archive":
-        return services.archive(program_id=program_id, user=user, reason=data["reason"])
+        return services.archive(
+            program_id=program_id, user=user, reason=data["reason"], expected_state=expected_state
+        )
     if action.slug == "restore":
         return services.restore(program_id=program_id, user=user, reason=data.get("reason", ""))
     if action.slug == "note":
-        return services.add_note(program_id=program_id, user=user, text=data["text"])
+        return services.add_note(
+            program_id=program_id, user=user, text=data["text"], expected_state=expected_state
+        )
     raise Http404("No such action.")
 
 

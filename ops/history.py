@@ -77,6 +77,28 @@ def _check(current: ProgramEvent | None, target: State, actor: Actor) -> None:
         raise TransitionError(f"An archived program goes back to {before} only.")
 
 
+def _check_expected(program: ObservingProgram, current: ProgramEvent | None, expected: State) -> None:
+    if current is None or current.to_state != expected:
+        taken = f"it is {_describe(current)}" if current else "it has no state yet"
+        raise StaleStateError(f"{program.pk} is no longer {expected}: {taken}.", current=current)
+
+
+def lock_in_state(*, program_id: str, expected_state: State) -> ObservingProgram:
+    """Lock the OP row for the rest of the caller's transaction, and check that the OP is still
+    in the state the user saw, for an action that records no event (the queue's order, say).
+    StaleStateError says who moved it, and when."""
+    program = (
+        ObservingProgram.objects.select_for_update(of=("self",))
+        .select_related("current_event__actor_user")
+        .filter(pk=program_id)
+        .first()
+    )
+    if program is None:
+        raise TransitionError(f"There is no observing program {program_id}.")
+    _check_expected(program, program.current_event, expected_state)
+    return program
+
+
 @dataclass(frozen=True)
 class EventRequest:
     """One requested state change of one OP (see ``record_events``)."""
@@ -121,10 +143,8 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[Pro
             if program is None:
                 raise TransitionError(f"There is no observing program {request.program_id}.")
             current = program.current_event
-            expected = request.expected_state
-            if expected is not None and (current is None or current.to_state != expected):
-                taken = f"it is {_describe(current)}" if current else "it has no state yet"
-                raise StaleStateError(f"{program.pk} is no longer {expected}: {taken}.", current=current)
+            if request.expected_state is not None:
+                _check_expected(program, current, request.expected_state)
             _check(current, State(request.to_state), actor)
             event = ProgramEvent(
                 program=program,

@@ -462,6 +462,29 @@ def test_a_note_is_an_event_in_the_same_state(client, inverter_token):
     ).json() == {"errors": {"note": ["This field is required."]}}
 
 
+@pytest.mark.parametrize("state", [State.ERROR, State.ARCHIVED, State.GENERATED])
+def test_a_note_is_allowed_in_any_state(client, inverter_token, state):
+    program = program_in_state(state)
+    response = post_event(client, program, inverter_token, state=state, expected_state=state, note="seen")
+    assert response.status_code == 201
+    assert (response.json()["from_state"], response.json()["to_state"]) == (state, state)
+
+
+def test_a_stale_archive_or_note_is_409_naming_who_moved_the_program(client, staff_token, inverter_token):
+    program = invertible_program()
+    services.queue_program(program_id=program.pk, user=inverter_token.user)
+    for token, body in [
+        (staff_token, {"state": "archived", "reason": "dup"}),
+        (inverter_token, {"state": "invertible", "note": "hm"}),
+    ]:
+        response = post_event(client, program, token, expected_state="invertible", **body)
+        assert response.status_code == 409
+        assert response.json()["detail"].startswith(
+            f"{program.pk} is no longer invertible: it is queued since "
+        )
+    assert events_of(program)[-1].to_state == State.QUEUED
+
+
 def test_staff_archive_and_restore(client, staff_token, inverter_token):
     program = invertible_program()
     assert (

@@ -220,7 +220,9 @@ def test_a_failed_publication_is_retried_by_a_publisher_and_publishes_again(inve
 def test_retry_after_a_note_still_knows_the_failed_step(inverter):
     program = queued(inverter)
     move(program, State.PREPROCESSING, State.ERROR)
-    services.add_note(program_id=program.pk, user=inverter, text="checked the collection")
+    services.add_note(
+        program_id=program.pk, user=inverter, text="checked the collection", expected_state=State.ERROR
+    )
     event = services.retry(program_id=program.pk, user=inverter)
     assert (event.from_state, event.to_state) == ("error", "queued")
 
@@ -228,8 +230,10 @@ def test_retry_after_a_note_still_knows_the_failed_step(inverter):
 def test_restore_after_a_note_goes_back_to_the_state_archived_from(inverter):
     staff = UserFactory(is_staff=True)
     program = queued(inverter)
-    services.archive(program_id=program.pk, user=staff, reason="duplicate of another OP")
-    services.add_note(program_id=program.pk, user=staff, text="kept for later")
+    services.archive(
+        program_id=program.pk, user=staff, reason="duplicate of another OP", expected_state=State.QUEUED
+    )
+    services.add_note(program_id=program.pk, user=staff, text="kept for later", expected_state=State.ARCHIVED)
     event = services.restore(program_id=program.pk, user=staff)
     assert (event.from_state, event.to_state) == ("archived", "queued")
 
@@ -291,10 +295,12 @@ def test_datasets_in_two_buckets_cannot_be_published_together(inverter, publishe
 def test_archive_and_restore_are_for_staff(staff_user, inverter):
     program = queued(inverter)
     with pytest.raises(PermissionDenied):
-        services.archive(program_id=program.pk, user=inverter, reason="duplicate")
+        services.archive(
+            program_id=program.pk, user=inverter, reason="duplicate", expected_state=State.QUEUED
+        )
     with pytest.raises(TransitionError, match="Say why"):
-        services.archive(program_id=program.pk, user=staff_user, reason="")
-    services.archive(program_id=program.pk, user=staff_user, reason="duplicate")
+        services.archive(program_id=program.pk, user=staff_user, reason="", expected_state=State.QUEUED)
+    services.archive(program_id=program.pk, user=staff_user, reason="duplicate", expected_state=State.QUEUED)
     event = services.restore(program_id=program.pk, user=staff_user)
     assert (event.from_state, event.to_state, event.actor_kind) == ("archived", "queued", "staff")
     with pytest.raises(TransitionError, match="not archived"):
@@ -304,22 +310,59 @@ def test_archive_and_restore_are_for_staff(staff_user, inverter):
 def test_notes_are_information_events_for_inverters_and_staff(inverter):
     program = queued(inverter)
     staff_user = UserFactory(username="desk", is_staff=True)
-    event = services.add_note(program_id=program.pk, user=inverter, text="waiting for the cluster")
+    event = services.add_note(
+        program_id=program.pk, user=inverter, text="waiting for the cluster", expected_state=State.QUEUED
+    )
     assert event.is_information and event.details == {"note": "waiting for the cluster"}
-    assert services.add_note(program_id=program.pk, user=staff_user, text="ok").actor_kind == "staff"
+    assert (
+        services.add_note(
+            program_id=program.pk, user=staff_user, text="ok", expected_state=State.QUEUED
+        ).actor_kind
+        == "staff"
+    )
     with pytest.raises(PermissionDenied):
-        services.add_note(program_id=program.pk, user=UserFactory(), text="hello")
+        services.add_note(
+            program_id=program.pk, user=UserFactory(), text="hello", expected_state=State.QUEUED
+        )
     with pytest.raises(TransitionError, match="needs some text"):
-        services.add_note(program_id=program.pk, user=inverter, text="  ")
+        services.add_note(program_id=program.pk, user=inverter, text="  ", expected_state=State.QUEUED)
 
 
 def test_move_to_top_puts_the_attempt_first(inverter):
     first, second, third = (queued(inverter) for _ in range(3))
-    services.move_to_top(program_id=third.pk, user=inverter)
+    services.move_to_top(program_id=third.pk, user=inverter, expected_state=State.QUEUED)
     order = list(Inversion.objects.filter(ended_at__isnull=True).values_list("program_id", flat=True))
     assert order == [third.pk, first.pk, second.pk]
     with pytest.raises(PermissionDenied):
-        services.move_to_top(program_id=first.pk, user=UserFactory())
+        services.move_to_top(program_id=first.pk, user=UserFactory(), expected_state=State.QUEUED)
+
+
+def test_actions_from_a_stale_page_are_refused_naming_who_moved_the_program(inverter):
+    """Move to top, Archive and Add note act only in the state the user saw (issue 15)."""
+    staff = UserFactory(username="desk", is_staff=True)
+    program = queued(inverter)
+    services.put_back(program_id=program.pk, user=inverter, reason="wrong OP", expected_state=State.QUEUED)
+    stale = [
+        lambda: services.move_to_top(program_id=program.pk, user=inverter, expected_state=State.QUEUED),
+        lambda: services.archive(
+            program_id=program.pk, user=staff, reason="dup", expected_state=State.QUEUED
+        ),
+        lambda: services.add_note(
+            program_id=program.pk, user=inverter, text="hi", expected_state=State.QUEUED
+        ),
+    ]
+    for action in stale:
+        with pytest.raises(StaleStateError, match=r"no longer queued: it is invertible since .* by lead"):
+            action()
+    assert [e.to_state for e in events_of(program)][-2:] == ["queued", "invertible"]
+
+
+def test_a_note_is_allowed_in_every_state(inverter):
+    staff = UserFactory(username="desk", is_staff=True)
+    for state in State:
+        program = program_in_state(state)
+        event = services.add_note(program_id=program.pk, user=staff, text="seen", expected_state=state)
+        assert (event.from_state, event.to_state) == (state, state)
 
 
 def test_actions_without_an_attempt_say_so(inverter):

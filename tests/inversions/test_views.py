@@ -6,7 +6,7 @@ from django.urls import reverse
 from inversions import demo
 from inversions.actions import ACTIONS
 from ops.states import State
-from tests.factories import InversionFactory, UserFactory, program_in_state
+from tests.factories import InversionFactory, UserFactory, events_of, program_in_state
 from tests.inversions.conftest import invertible_program
 
 pytestmark = pytest.mark.django_db
@@ -222,7 +222,7 @@ def test_the_queue_page_lists_open_attempts_in_order(client, inverter):
     first, second = invertible_program(), invertible_program()
     services.queue_program(program_id=first.pk, user=inverter)
     services.queue_program(program_id=second.pk, user=inverter)
-    services.move_to_top(program_id=second.pk, user=inverter)
+    services.move_to_top(program_id=second.pk, user=inverter, expected_state=State.QUEUED)
     client.force_login(inverter)
     html = client.get(reverse("inversions:queue")).content.decode()
     assert html.index(second.pk) < html.index(first.pk)
@@ -275,3 +275,34 @@ def test_report_done_lays_out_its_fields_with_labels(client, inverter):
         assert f'<label for="id_{field}">{label}</label>' in html
     assert "<legend>Results</legend>" in html and "<legend>Datasets used</legend>" in html
     assert 'aria-describedby="id_notes_helptext"' in html
+
+
+@pytest.mark.parametrize(
+    ("slug", "fields"),
+    [("move-to-top", {}), ("archive", {"reason": "duplicate"}), ("note", {"text": "still waiting"})],
+)
+def test_a_stale_page_acts_on_nothing_and_says_who_moved_the_program(client, inverter, slug, fields):
+    from inversions import services
+
+    program = invertible_program()
+    services.queue_program(program_id=program.pk, user=inverter)
+    services.put_back(program_id=program.pk, user=inverter, reason="wrong OP", expected_state=State.QUEUED)
+    client.force_login(UserFactory(username="desk", is_staff=True, groups=["inverters"]))
+    data = {f"{slug}-expected_state": "queued", **{f"{slug}-{name}": value for name, value in fields.items()}}
+    response = client.post(reverse("inversions:program-action", args=[program.pk, slug]), data, follow=True)
+    assert f"{program.pk} is no longer queued: it is invertible since " in response.content.decode()
+    assert " UTC by lead." in response.content.decode()
+    assert [event.to_state for event in events_of(program)][-2:] == ["queued", "invertible"]
+
+
+def test_an_action_from_a_state_it_does_not_act_from_is_refused(client, inverter):
+    program = program_in_state(State.PREPROCESSED)
+    client.force_login(inverter)
+    response = client.post(
+        reverse("inversions:program-action", args=[program.pk, "start"]),
+        {"start-expected_state": "working"},
+        follow=True,
+    )
+    assert "Start is not possible on a program that is working." in response.content.decode()
+    program.refresh_from_db()
+    assert program.state == State.PREPROCESSED
