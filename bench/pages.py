@@ -87,6 +87,7 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
 def fill(programs: int) -> int:
     """OPs with the data and history the app would give them; returns the number of events."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
     from django.utils import timezone
 
     from inversions.models import Inversion
@@ -96,6 +97,8 @@ def fill(programs: int) -> int:
 
     now = timezone.now()
     lead = get_user_model().objects.create_user("lead", password="bench-password-1")
+    # The lead reads every page with the buttons of the inverters' role.
+    lead.groups.add(Group.objects.get_or_create(name="inverters")[0])
     count = min(PROPOSALS, programs)
     proposals = [Proposal(id=f"pid_2_{n}", cycle=2, number=n) for n in range(1, count + 1)]
     experiments = [

@@ -17,9 +17,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, ModelSchema, NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError, ValidationError
-from ninja.security import APIKeyHeader, django_auth
+from ninja.security import APIKeyHeader, SessionAuth
 
-from inversions import actions, services
+from inversions import actions, roles, services
+from inversions.access import role_required
 from inversions.forms import DoneReportForm
 from inversions.tokens import authenticate_token
 from ops import selectors as ops_selectors
@@ -30,6 +31,15 @@ from ops.states import RETRY_STATE_AFTER_FAILED_STEP, State
 log = logging.getLogger(__name__)
 
 
+def _with_role(user):
+    """The user, who must have a role to use the API at all (403 otherwise, saying so)."""
+    if user is not None and not roles.has_any_role(user):
+        raise PermissionDenied(
+            f"{user.get_username()} has no role in Level 2 yet: ask its admins for one (viewers to read)."
+        )
+    return user
+
+
 class TokenAuth(APIKeyHeader):
     """``Authorization: Token <token>``; the request's ``auth`` is the token's user."""
 
@@ -38,7 +48,14 @@ class TokenAuth(APIKeyHeader):
     def authenticate(self, request: HttpRequest, key: str | None):
         scheme, _, raw = (key or "").partition(" ")
         token = authenticate_token(raw.strip()) if scheme == "Token" and raw.strip() else None
-        return token.user if token else None
+        return _with_role(token.user if token else None)
+
+
+class RoleSessionAuth(SessionAuth):
+    """A logged-in session, of a user with a role."""
+
+    def authenticate(self, request: HttpRequest, key: str | None):
+        return _with_role(super().authenticate(request, key))
 
 
 token_auth = TokenAuth()
@@ -52,7 +69,9 @@ api = NinjaAPI(
     ),
     urls_namespace="api",
     # Reads: a token or a logged-in session; writes say `auth=token_auth` (no cookies, no CSRF).
-    auth=[token_auth, django_auth],
+    auth=[token_auth, RoleSessionAuth()],
+    # The schema and its page are read like any page: with a role.
+    docs_decorator=role_required,
 )
 
 
@@ -382,7 +401,7 @@ def post_event(request: HttpRequest, program_id: str, body: EventIn):
             )
         action = actions.ACTIONS_BY_SLUG[slug]
         if not action.may(user):
-            raise PermissionDenied(f"You may not {action.label.lower()}.")
+            raise PermissionDenied(f"{action.label} needs {action.needs}.")
         _check_as_seen(
             program_id=program_id, current=current, expected_state=body.expected_state, state=body.state
         )

@@ -14,6 +14,7 @@ from typing import Any
 import globus_sdk
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -34,14 +35,21 @@ SESSION_NEXT = "globus_login_next"
 
 
 def login_enabled() -> bool:
+    """Configured, and with an allow-list: without one any Globus account could log in."""
     return bool(
         getattr(settings, "GLOBUS_LOGIN_CLIENT_ID", "")
         and getattr(settings, "GLOBUS_LOGIN_CLIENT_SECRET", "")
+        and (allowed_domains() or allowed_identities())
     )
 
 
 def allowed_domains() -> set[str]:
     return {domain.lower() for domain in getattr(settings, "LEVEL2_GLOBUS_ALLOWED_DOMAINS", [])}
+
+
+def allowed_identities() -> set[str]:
+    """Identities allowed beside the domains: usernames (jane@orcid.org) or identity ids."""
+    return {identity.lower() for identity in getattr(settings, "LEVEL2_GLOBUS_ALLOWED_IDENTITIES", [])}
 
 
 def login_options(request: HttpRequest) -> dict[str, bool]:
@@ -52,6 +60,7 @@ def login_options(request: HttpRequest) -> dict[str, bool]:
 # --- the views --------------------------------------------------------------------------------
 
 
+@login_not_required
 @require_GET
 def start(request: HttpRequest) -> HttpResponse:
     """Send the browser to Globus Auth, with a fresh ``state`` kept in the session."""
@@ -66,13 +75,15 @@ def start(request: HttpRequest) -> HttpResponse:
     request.session[SESSION_NEXT] = next_url if safe else ""
     client = _auth_client()
     client.oauth2_start_flow(_redirect_uri(request), _scopes(), state=state)
-    domains = sorted(allowed_domains())
-    # Globus then asks for an identity from one of the domains when the session has none.
+    # Globus then asks for an identity from one of the domains when the session has none (not
+    # when single identities of other domains may log in too).
+    domains = sorted(allowed_domains()) if not allowed_identities() else []
     return redirect(
         client.oauth2_get_authorize_url(session_required_single_domain=domains or globus_sdk.MISSING)
     )
 
 
+@login_not_required
 @require_GET
 def callback(request: HttpRequest) -> HttpResponse:
     """Globus Auth sends the browser back here with ``code`` and our ``state``."""
@@ -92,13 +103,14 @@ def callback(request: HttpRequest) -> HttpResponse:
     except globus_sdk.GlobusError:
         log.exception("Globus login: exchanging the code or reading the ID token failed")
         return _refused(request, "Globus login failed; we logged it. Please try again.", status=502)
-    domains = allowed_domains()
-    if domains and not _has_identity_in(claims, domains):
+    if not _is_allowed(claims):
+        accepted = [f"identities from {', '.join(sorted(allowed_domains()))}"] * bool(allowed_domains())
+        accepted += ["the identities its admins named"] * bool(allowed_identities())
         return _refused(
             request,
-            f"Your Globus identity {claims.get('preferred_username', '')} is not from "
-            f"{', '.join(sorted(domains))}: Level 2 accepts only those. Log in to Globus with one "
-            "of them (or link one to your Globus account).",
+            f"Your Globus identity {claims.get('preferred_username', '')} is not allowed: Level 2 accepts "
+            f"{' and '.join(accepted)} only. Log in to Globus with one of them (or link one to your "
+            "Globus account).",
         )
     user = user_for_globus_identity(
         sub=claims["sub"],
@@ -152,11 +164,8 @@ def _auth_client() -> globus_sdk.ConfidentialAppAuthClient:
 
 
 def _scopes() -> list[Scope]:
-    scopes = [AuthScopes.openid, AuthScopes.profile, AuthScopes.email]
-    if allowed_domains():
-        # The linked identities too: an allowed one need not be the account's primary identity.
-        scopes.append(AuthScopes.view_identity_set)
-    return scopes
+    # The linked identities too: an allowed one need not be the account's primary identity.
+    return [AuthScopes.openid, AuthScopes.profile, AuthScopes.email, AuthScopes.view_identity_set]
 
 
 def _redirect_uri(request: HttpRequest) -> str:
@@ -172,10 +181,15 @@ def _identity_claims(*, code: str, redirect_uri: str) -> dict[str, Any]:
     return globus_sdk.IDTokenDecoder(client).decode(tokens["id_token"])
 
 
-def _has_identity_in(claims: dict[str, Any], domains: set[str]) -> bool:
-    usernames = [claims.get("preferred_username", "")]
-    usernames += [identity.get("username", "") for identity in claims.get("identity_set", [])]
-    return any(username.rpartition("@")[2].lower() in domains for username in usernames)
+def _is_allowed(claims: dict[str, Any]) -> bool:
+    """Whether one of the account's identities (primary or linked) is from an allowed domain
+    or is an allowed identity (by username or id)."""
+    domains, identities = allowed_domains(), allowed_identities()
+    linked = claims.get("identity_set", [])
+    usernames = {claims.get("preferred_username", "")} | {entry.get("username", "") for entry in linked}
+    ids = {claims.get("sub", "")} | {entry.get("sub", "") for entry in linked}
+    names = {name.lower() for name in usernames | ids if name}
+    return bool(names & identities) or any(name.rpartition("@")[2] in domains for name in names)
 
 
 def _refused(request: HttpRequest, message: str, *, status: int = 403) -> HttpResponse:

@@ -3,17 +3,22 @@ posts the chosen collection, path and files back to us.
 
 That post-back comes from the user's browser on Globus's page, so it carries no CSRF token
 of ours (and, cross-site, usually no session cookie): it is accepted only with a signed,
-expiring token in its URL, made for this program and user when the link was shown. It only
-prefills the Report done form, which checks the user and the files again.
+expiring token in its URL, made for this program and user when the link was shown, and only
+once. The choice is then kept on the server and shown only to that user, on the Report done
+form (which checks the user and the files again): a forged or replayed post-back cannot put a
+folder into anybody's form.
 """
 
 from __future__ import annotations
 
 import posixpath
+import secrets
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.core import signing
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
@@ -25,6 +30,10 @@ from inversions.transfers import get_backend
 
 SALT = "inversions.globus-picker"
 TOKEN_MAX_AGE_S = 3600
+# Cache keys: a link's nonce until its post-back comes; then the choice, until the form reads it.
+LINK_KEY = "globus-picker-link:{nonce}"
+CHOICE_KEY = "globus-picker-choice:{nonce}"
+CHOICE_PARAMETER = "picked"
 
 
 def picker_url(*, request: HttpRequest, program_id: str) -> str:
@@ -32,7 +41,11 @@ def picker_url(*, request: HttpRequest, program_id: str) -> str:
     backend (the result check could not read a Globus collection then)."""
     if get_backend().name != "globus":
         return ""
-    token = signing.TimestampSigner(salt=SALT).sign_object({"program": program_id, "user": request.user.pk})
+    nonce = secrets.token_urlsafe(16)
+    cache.set(LINK_KEY.format(nonce=nonce), request.user.pk, TOKEN_MAX_AGE_S)
+    token = signing.TimestampSigner(salt=SALT).sign_object(
+        {"program": program_id, "user": request.user.pk, "nonce": nonce}
+    )
     callback = reverse("globus:picker-callback", args=[program_id])
     report_done = reverse("inversions:report-done", args=[program_id])
     query = {
@@ -46,10 +59,12 @@ def picker_url(*, request: HttpRequest, program_id: str) -> str:
     return f"{get_webapp_url().rstrip('/')}/file-manager?{urlencode(query)}"
 
 
+@login_not_required
 @csrf_exempt
 @require_POST
 def picker_callback(request: HttpRequest, program_id: str) -> HttpResponse:
-    """Globus's post-back: on to the Report done form, prefilled with the chosen folder."""
+    """Globus's post-back: on to the Report done form, which shows the chosen folder to the
+    user the link was made for."""
     report_done = reverse("inversions:report-done", args=[program_id])
     try:
         signed = signing.TimestampSigner(salt=SALT).unsign_object(
@@ -62,14 +77,36 @@ def picker_callback(request: HttpRequest, program_id: str) -> HttpResponse:
     other_user = request.user.is_authenticated and request.user.pk != signed["user"]
     if signed["program"] != program_id or other_user:
         return _refused("This choice from Globus was started for another program or user.", report_done)
+    nonce = signed.get("nonce", "")
+    if not (nonce and cache.delete(LINK_KEY.format(nonce=nonce))):
+        return _refused("This choice from Globus was used already.", report_done)
     path = request.POST.get("path", "")
     if request.POST.get("folder[0]"):
         # A folder chosen inside the one shown: the result files are in it.
         path = posixpath.join(path, request.POST["folder[0]"])
-    query = urlencode({"result_collection": request.POST.get("endpoint_id", ""), "result_path": path})
-    response = HttpResponseRedirect(f"{report_done}?{query}")
+    choice = {
+        "user": signed["user"],
+        "program": program_id,
+        "result_collection": request.POST.get("endpoint_id", ""),
+        "result_path": path,
+    }
+    cache.set(CHOICE_KEY.format(nonce=nonce), choice, TOKEN_MAX_AGE_S)
+    response = HttpResponseRedirect(f"{report_done}?{urlencode({CHOICE_PARAMETER: nonce})}")
     response.status_code = 303  # the form is read with GET
     return response
+
+
+def take_choice(*, request: HttpRequest, program_id: str) -> dict[str, str] | None:
+    """The collection and path that this user chose in Globus for this program (once), or None."""
+    nonce = request.GET.get(CHOICE_PARAMETER, "")
+    if not nonce:
+        return None
+    key = CHOICE_KEY.format(nonce=nonce)
+    choice = cache.get(key)
+    if not choice or choice["user"] != request.user.pk or choice["program"] != program_id:
+        return None
+    cache.delete(key)
+    return {"result_collection": choice["result_collection"], "result_path": choice["result_path"]}
 
 
 def _refused(reason: str, report_done: str) -> HttpResponse:

@@ -1,11 +1,13 @@
-"""Who may do what: the groups of ops' migration 0003, and staff."""
+"""Who may do what: the groups of ops' migrations 0003 and 0010, and staff."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+VIEWERS = "viewers"
 INVERTERS = "inverters"
 PUBLISHERS = "publishers"
+ROLE_GROUPS = frozenset({VIEWERS, INVERTERS, PUBLISHERS})
 
 
 def _group_names(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
@@ -35,3 +37,10 @@ def is_publisher(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 def is_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_staff)
+
+
+def has_any_role(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether the user may read at all: a role's group, staff or superuser."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or user.is_staff or bool(ROLE_GROUPS & _group_names(user))

@@ -89,6 +89,7 @@ class WorkPanel:
     generation: GenerationView | None = None
     moving: bool = False
     products: ProductsView | None = None
+    read_only: bool = False
 
     @property
     def days_in_state(self) -> float | None:
@@ -145,6 +146,7 @@ def work_panel(*, program: ObservingProgram, user, now: datetime | None = None) 
         generation=_generation(inversion, now) if inversion and state == State.GENERATING else None,
         moving=state in MOVING_STATES,
         products=ProductsView.of(inversion) if inversion and state != State.GENERATING else None,
+        read_only=not actions.may_act(user),
     )
 
 
@@ -255,6 +257,8 @@ class Board:
     failed_scans: list[Scan]
     failed_scans_total: int
     may_queue: bool
+    # No button of the table is ever the user's (a viewer): the page says why there are none.
+    read_only: bool
 
     @property
     def needs_attention(self) -> bool:
@@ -411,4 +415,5 @@ def board(*, now: datetime, user) -> Board:
         failed_scans=failed_scans,
         failed_scans_total=failed_scans[0].failed_total if failed_scans else 0,
         may_queue=actions.ACTIONS_BY_SLUG["queue"].may(user),
+        read_only=not actions.may_act(user),
     )

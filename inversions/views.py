@@ -23,7 +23,7 @@ from inversions.chart_svg import pipeline_charts
 from inversions.charts import charts_data
 from inversions.demo import demo_result_path
 from inversions.forms import DoneReportForm
-from inversions.globus_picker import picker_url
+from inversions.globus_picker import CHOICE_PARAMETER, picker_url, take_choice
 from inversions.paths import PathRefused, inside
 from inversions.pipeline import datasets_to_preprocess
 from inversions.transfers import get_backend
@@ -131,7 +131,7 @@ def program_action(request, program_id: str, action: str):
         raise Http404("No such action.")
     program = _program(program_id)
     if not chosen.may(request.user):
-        raise PermissionDenied(f"You may not {chosen.label.lower()}.")
+        raise PermissionDenied(f"{chosen.label} needs {chosen.needs}.")
     form = chosen.form(request.POST, prefix=chosen.slug)
     if not form.is_valid():
         if request.htmx and not _from_board(request):
@@ -174,7 +174,7 @@ def report_done(request, program_id: str):
     """The science team's "Report done" form: working → inverted."""
     program = _program(program_id)
     if not roles.is_inverter(request.user):
-        raise PermissionDenied("Only inverters may report an inversion done.")
+        raise PermissionDenied(f"Report done needs {actions.INVERTERS}.")
     dataset_ids = list(
         program.datasets.filter(vanished_at__isnull=True).order_by("id").values_list("id", flat=True)
     )
@@ -194,9 +194,17 @@ def report_done(request, program_id: str):
     else:
         initial = {
             "dataset_ids": _default_dataset_ids(program_id),
-            "result_collection": request.GET.get("result_collection", ""),
-            "result_path": request.GET.get("result_path", ""),
+            "result_collection": "",
+            "result_path": "",
         }
+        if request.GET.get(CHOICE_PARAMETER):
+            choice = take_choice(request=request, program_id=program_id)
+            if choice is None:
+                messages.error(
+                    request, "This choice from Globus is not yours, or was used already: choose again."
+                )
+            else:
+                initial.update(choice)
         if settings.LEVEL2_METADATA_IS_DEMO and get_backend().name == "local" and not initial["result_path"]:
             # The demo's synthetic results of this OP (inversions.demo), for a newcomer to try.
             initial["result_collection"] = settings.LEVEL2_DEMO_TEAM_COLLECTION

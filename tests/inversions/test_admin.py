@@ -4,6 +4,7 @@ import re
 import uuid
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from inversions import services
@@ -28,6 +29,21 @@ def test_making_a_token_shows_its_secret_once(staff_client):
     change_page = staff_client.get(reverse("admin:inversions_apitoken_change", args=[token.pk]))
     assert secret not in change_page.content.decode()
     assert token.prefix in change_page.content.decode()
+
+
+def test_only_a_superuser_makes_a_token_for_a_superuser(client):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    desk = UserFactory(username="desk", is_staff=True)
+    desk.user_permissions.add(Permission.objects.get(codename="add_apitoken"))
+    client.force_login(desk)
+    add = reverse("admin:inversions_apitoken_add")
+    response = client.post(add, {"user": root.pk, "name": "mine now"})
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not ApiToken.objects.exists()
+    assert client.post(add, {"user": desk.pk, "name": "my script"}).status_code == 302
+    client.force_login(root)
+    assert client.post(add, {"user": root.pk, "name": "root's"}).status_code == 302
+    assert set(ApiToken.objects.values_list("user__username", flat=True)) == {"desk", "root"}
 
 
 def test_the_token_list_and_the_revoke_action(staff_client):

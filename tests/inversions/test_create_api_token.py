@@ -27,3 +27,10 @@ def test_an_unknown_user_is_a_clear_error():
     with pytest.raises(CommandError, match=r"There is no user named 'nobody': create the user first\."):
         call_command("create_api_token", "nobody", stdout=StringIO(), stderr=StringIO())
     assert not ApiToken.objects.exists()
+
+
+def test_a_token_for_a_superuser_is_not_made_here():
+    UserFactory(username="root", is_superuser=True, is_staff=True)
+    with pytest.raises(CommandError, match=r"root is a superuser: only a superuser may make a token for one"):
+        call_command("create_api_token", "root", stdout=StringIO(), stderr=StringIO())
+    assert not ApiToken.objects.exists()

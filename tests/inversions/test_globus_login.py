@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.auth import get_user_model
+from django.core.checks import run_checks
 from django.urls import include, path, reverse
 from werkzeug import Request, Response
 
@@ -95,7 +96,8 @@ def globus_auth(httpserver, monkeypatch, settings) -> FakeGlobusAuth:
     monkeypatch.setenv("GLOBUS_SDK_SERVICE_URL_AUTH", fake.base_url)
     settings.GLOBUS_LOGIN_CLIENT_ID = LOGIN_CLIENT_ID
     settings.GLOBUS_LOGIN_CLIENT_SECRET = LOGIN_CLIENT_SECRET
-    settings.LEVEL2_GLOBUS_ALLOWED_DOMAINS = []
+    settings.LEVEL2_GLOBUS_ALLOWED_DOMAINS = ["nso.edu"]
+    settings.LEVEL2_GLOBUS_ALLOWED_IDENTITIES = []
     return fake
 
 
@@ -125,7 +127,7 @@ def test_start_sends_the_browser_to_globus_auth(client, globus_auth):
     )
     assert query["client_id"] == [LOGIN_CLIENT_ID]
     assert query["redirect_uri"] == ["http://testserver/accounts/globus/login/callback/"]
-    assert query["scope"] == ["openid profile email"]
+    assert query["scope"] == ["openid profile email urn:globus:auth:scope:auth.globus.org:view_identity_set"]
     assert query["response_type"] == ["code"]
     assert query["state"] == [client.session["globus_login_state"]]
 
@@ -192,7 +194,7 @@ def test_identity_from_a_disallowed_domain_is_refused(client, globus_auth, setti
     response = log_in(client, globus_auth, outsider)
 
     assert response.status_code == 403
-    assert "eve@gmail.com is not from nso.edu" in response.text
+    assert "eve@gmail.com is not allowed: Level 2 accepts identities from nso.edu only" in response.text
     assert not get_user_model().objects.exists()
 
 
@@ -208,6 +210,41 @@ def test_a_linked_identity_from_an_allowed_domain_is_enough(client, globus_auth,
 
     assert response.status_code == 302
     assert GlobusIdentity.objects.get().user.username == "alice@orcid.org"
+
+
+@pytest.mark.parametrize("allowed", ["alice@orcid.org", "ALICE@ORCID.ORG", ALICE["sub"]])
+def test_single_identities_may_be_allowed_by_username_or_id(client, globus_auth, settings, allowed):
+    settings.LEVEL2_GLOBUS_ALLOWED_DOMAINS = []
+    settings.LEVEL2_GLOBUS_ALLOWED_IDENTITIES = [allowed]
+    orcid = {**ALICE, "preferred_username": "alice@orcid.org"}
+    assert log_in(client, globus_auth, orcid).status_code == 302
+    client.logout()
+    other = {**ALICE, "sub": "1f1f1f1f-0000-4000-8000-000000000001", "preferred_username": "bob@orcid.org"}
+    response = log_in(client, globus_auth, other)
+    assert response.status_code == 403
+    assert "accepts the identities its admins named only" in response.text
+
+
+@pytest.mark.parametrize("setting", ["LEVEL2_GLOBUS_ALLOWED_DOMAINS", "LEVEL2_GLOBUS_ALLOWED_IDENTITIES"])
+def test_without_an_allow_list_globus_login_is_off_and_the_checks_say_so(
+    client, globus_auth, settings, setting
+):
+    settings.LEVEL2_GLOBUS_ALLOWED_DOMAINS = []
+    assert client.get("/accounts/globus/login/").status_code == 404
+    assert client.get("/accounts/globus/login/callback/", {"code": "c", "state": "s"}).status_code == 404
+    assert "Log in with Globus" not in client.get("/accounts/login/").text
+    (warning,) = [message for message in run_checks() if message.id == "inversions.W001"]
+    assert "Globus login is off" in warning.msg and "LEVEL2_GLOBUS_ALLOWED_DOMAINS" in warning.hint
+    setattr(settings, setting, ["nso.edu"])
+    assert not [message for message in run_checks() if message.id == "inversions.W001"]
+    assert client.get("/accounts/globus/login/").status_code == 302
+
+
+def test_an_account_globus_login_makes_has_no_role_and_sees_whom_to_ask(client, globus_auth):
+    response = log_in(client, globus_auth, ALICE)
+    assert response.status_code == 302
+    page = client.get(response["Location"])
+    assert page.status_code == 403 and "has no role in Level 2 yet" in page.text
 
 
 def test_allowed_domains_are_asked_of_globus(client, globus_auth, settings):

@@ -13,7 +13,8 @@ from django.urls import include, path, reverse
 from inversions.globus_picker import picker_url
 from inversions.transfers import _backend_for
 from level2.urls import urlpatterns as project_urlpatterns
-from tests.factories import UserFactory
+from ops.states import State
+from tests.factories import UserFactory, program_in_state
 
 # Until level2/urls.py includes them, the Globus URLs beside the project's.
 urlpatterns = [path("accounts/globus/", include("inversions.globus_urls")), *project_urlpatterns]
@@ -33,7 +34,7 @@ def globus_backend(settings):
 
 @pytest.fixture
 def inverter(db):
-    return UserFactory(username="lead-inverter")
+    return UserFactory(username="lead-inverter", groups=["inverters"])
 
 
 def link_for(user, program_id: str = PROGRAM) -> str:
@@ -72,7 +73,15 @@ def test_no_picker_without_globus(settings, inverter):
     assert link_for(inverter) == ""
 
 
-def test_post_back_with_our_token_prefills_report_done(globus_backend, inverter):
+def form_after(response, user) -> str:
+    """The Report done page that the post-back's answer leads ``user`` to."""
+    client = Client()
+    client.force_login(user)
+    return client.get(response["Location"]).text
+
+
+def test_post_back_with_our_token_prefills_report_done_of_its_user_once(globus_backend, inverter):
+    program_in_state(State.WORKING, id=PROGRAM)
     response = post_back(
         callback_of(link_for(inverter)), path="/runs/pid_1_118/", **{"file[0]": "inv_res_mod.fits"}
     )
@@ -80,16 +89,37 @@ def test_post_back_with_our_token_prefills_report_done(globus_backend, inverter)
     assert response.status_code == 303
     location = urlsplit(response["Location"])
     assert location.path == reverse("inversions:report-done", args=[PROGRAM])
-    assert parse_qs(location.query) == {
-        "result_collection": [TEAM_COLLECTION],
-        "result_path": ["/runs/pid_1_118/"],
-    }
+    assert list(parse_qs(location.query)) == ["picked"]  # the choice itself stays on the server
+    other = UserFactory(username="other-inverter", groups=["inverters"])
+    assert 'value="/runs/pid_1_118/"' not in form_after(response, other)
+    page = form_after(response, inverter)
+    assert 'value="/runs/pid_1_118/"' in page and f'value="{TEAM_COLLECTION}"' in page
+    again = form_after(response, inverter)
+    assert 'value="/runs/pid_1_118/"' not in again and "used already" in again
 
 
 def test_a_chosen_folder_is_the_result_path(globus_backend, inverter):
+    program_in_state(State.WORKING, id=PROGRAM)
     response = post_back(callback_of(link_for(inverter)), path="/runs/", **{"folder[0]": "pid_1_118"})
 
-    assert parse_qs(urlsplit(response["Location"]).query)["result_path"] == ["/runs/pid_1_118"]
+    assert 'value="/runs/pid_1_118"' in form_after(response, inverter)
+
+
+def test_a_post_back_is_accepted_once(globus_backend, inverter):
+    url = callback_of(link_for(inverter))
+    assert post_back(url, path="/runs/").status_code == 303
+
+    replayed = post_back(url, path="/elsewhere/")
+
+    assert replayed.status_code == 403 and "used already" in replayed.text
+
+
+def test_report_done_is_not_prefilled_from_its_address(inverter, local_collections):
+    program_in_state(State.WORKING, id=PROGRAM)
+    client = Client()
+    client.force_login(inverter)
+    page = client.get(reverse("inversions:report-done", args=[PROGRAM]), {"result_path": "/forged/"}).text
+    assert "/forged/" not in page
 
 
 def test_post_back_without_a_token_is_refused(globus_backend):

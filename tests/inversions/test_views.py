@@ -12,7 +12,7 @@ from tests.inversions.conftest import invertible_program
 pytestmark = pytest.mark.django_db
 
 ROLES = {
-    "viewer": {},
+    "viewer": {"groups": ["viewers"]},
     "inverter": {"groups": ["inverters"]},
     "publisher": {"groups": ["publishers"]},
     "staff": {"is_staff": True},
@@ -54,7 +54,7 @@ def test_the_table_covers_every_button():
 
 
 def test_a_read_only_user_sees_no_buttons(client):
-    client.force_login(UserFactory(username="reader"))
+    client.force_login(UserFactory(username="reader", groups=["viewers"]))
     program = invertible_program()
     html = client.get(reverse("program-detail", args=[program.pk])).content.decode()
     assert 'id="work-panel"' in html
@@ -198,7 +198,7 @@ def test_report_done_of_another_ops_result_folder_is_a_400_naming_it(client, inv
 
 
 def test_report_done_page_is_for_inverters(client):
-    client.force_login(UserFactory(username="reader"))
+    client.force_login(UserFactory(username="reader", groups=["viewers"]))
     program = program_in_state(State.WORKING)
     assert client.get(reverse("inversions:report-done", args=[program.pk])).status_code == 403
 
@@ -231,7 +231,7 @@ def test_the_queue_page_lists_open_attempts_in_order(client, inverter):
 
 def test_the_products_say_where_they_are_with_a_dkist_snippet_naming_the_asdf_there(client, settings):
     settings.GLOBUS_SCRATCH_COLLECTION = "scratch-collection-id"
-    client.force_login(UserFactory(username="reader"))
+    client.force_login(UserFactory(username="reader", groups=["viewers"]))
     program = program_in_state(State.GENERATED)
     folder = f"{program.proposal_id}/INV_ABCDEF"
     InversionFactory(

@@ -30,7 +30,7 @@ def refreshed_pages() -> list[str]:
 
 
 def test_each_refreshed_page_varies_on_htmx_and_answers_it_a_part(client):
-    client.force_login(UserFactory())
+    client.force_login(UserFactory(groups=["viewers"]))
     for url in refreshed_pages():
         page = client.get(url)
         part = client.get(url, headers=HTMX)
@@ -41,7 +41,7 @@ def test_each_refreshed_page_varies_on_htmx_and_answers_it_a_part(client):
 
 
 def test_htmx_restoring_history_after_back_gets_the_whole_page(client):
-    client.force_login(UserFactory())
+    client.force_login(UserFactory(groups=["viewers"]))
     for url in refreshed_pages()[:-1]:  # the status part is never pushed to the history
         response = client.get(url, headers={**HTMX, "HX-History-Restore-Request": "true"})
         assert b"<html" in response.content and b'class="site-header"' in response.content, url

@@ -248,5 +248,5 @@ def test_every_filter_and_sort_costs_the_same_queries_for_2_or_12_ops(viewer_cli
     for n in range(2, 12):
         op_at(T0 + n * HOUR, State.QUEUED, id=f"op.{n}", proposal=proposal, instruments=["VISP", "VBI"])
     many = {str(params): _queries(viewer_client, params) for params in FILTERS_AND_SORTS}
-    assert set(few.values()) == {6}, few  # session, user, instruments, state counts, ids, the page
+    assert set(few.values()) == {7}, few  # session, user, its roles, instruments, state counts, ids, the page
     assert many == few

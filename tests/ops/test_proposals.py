@@ -112,7 +112,7 @@ def test_the_proposals_page_costs_the_same_queries_for_2_or_12_proposals(viewer_
         op(f"pid_2_{n}", experiment_id=f"eid_9_{n}")
     assert len(proposal_rows(page(viewer_client, reverse("ops:proposal-list")))) == 12
     # session, user, count, the page, OPs per state and experiment, experiments, instruments
-    assert few == _queries(viewer_client, reverse("ops:proposal-list")) == 7
+    assert few == _queries(viewer_client, reverse("ops:proposal-list")) == 8
 
 
 def test_a_proposal_page_shows_its_experiments_counts_and_ops(viewer_client):
@@ -150,7 +150,7 @@ def test_a_proposal_page_costs_the_same_queries_for_2_or_12_ops(viewer_client):
     for n in range(10):
         op("pid_2_5", State.QUEUED, experiment_id=f"eid_9_{n}", instruments=["VISP", "VBI"])
     # session, user, the proposal, OPs per state and experiment, experiments, instruments, ids, OPs
-    assert few == _queries(viewer_client, url) == 8
+    assert few == _queries(viewer_client, url) == 9
 
 
 def test_the_proposals_table_refreshes_itself_alone_keeping_open_descriptions(viewer_client):

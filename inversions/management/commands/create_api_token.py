@@ -19,6 +19,13 @@ class Command(BaseCommand):
             user = User.objects.get(**{User.USERNAME_FIELD: username})
         except User.DoesNotExist:
             raise CommandError(f"There is no user named {username!r}: create the user first.") from None
+        if user.is_superuser:
+            # Who runs this is not known here: a token with every power is made by a superuser
+            # in admin, where who made it is.
+            raise CommandError(
+                f"{username} is a superuser: only a superuser may make a token for one, in admin "
+                "(API tokens → Add). Tokens for scripts belong to an account with the roles they need."
+            )
         token, secret = create_api_token(user=user, name=name)
         self.stderr.write(f"Token {token.prefix}… for {username}; it is shown only now, keep it safe:")
         self.stdout.write(secret)
