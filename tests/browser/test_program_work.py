@@ -25,7 +25,7 @@ def test_an_inverter_queues_an_op_and_sees_it_preprocessed_without_a_reload(
 
 
 def test_a_read_only_user_sees_no_buttons(page, live_server, committed_db):
-    UserFactory(username="reader", password="a-long-test-password")
+    UserFactory(username="reader", password="a-long-test-password", groups=["viewers"])
     program = invertible_program()
     page.goto(f"{live_server.url}/accounts/login/?next=/programs/{program.pk}/")
     page.fill("input[name=username]", "reader")
@@ -33,3 +33,4 @@ def test_a_read_only_user_sees_no_buttons(page, live_server, committed_db):
     page.click("button[type=submit]")
     page.locator("#work-panel").wait_for()
     assert page.locator("#work-panel button").count() == 0
+    assert "You may look but not act" in page.locator("#work-panel").inner_text()

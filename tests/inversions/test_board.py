@@ -234,7 +234,7 @@ def test_the_page_has_its_title_heading_styles_and_refreshes_itself(viewer_clien
 
     assert "<title>Board · Level 2</title>" in html and "<h1>Work board</h1>" in html
     assert "level2/board.css" in html
-    assert "hx-trigger=\"every 5s [document.visibilityState === 'visible'" in html
+    assert 'hx-trigger="every 5s" data-poll="visible unfocused"' in html
 
 
 def test_htmx_polls_get_the_sections_alone(viewer_client):

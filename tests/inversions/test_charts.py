@@ -193,7 +193,7 @@ def test_the_page_draws_each_chart_with_its_legend_and_numbers(viewer_client, hi
     assert '<span class="swatch state-queued"></span>queued' in html
     # OPs per state at 13:00: invertible a and not-invertible b.
     assert '<th scope="row">03 Mar 13:00</th><td>0</td><td>1</td><td>1</td><td>0</td>' in html
-    assert "hx-trigger=\"every 30s [document.visibilityState === 'visible']\"" in html
+    assert 'hx-trigger="every 30s" data-poll="visible"' in html
 
 
 def test_overdue_now_links_to_the_programs_table(viewer_client, history, settings):
