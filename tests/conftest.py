@@ -36,6 +36,8 @@ def staff_user(db):
     return UserFactory(username="staff", is_staff=True, is_superuser=True)
 
 
+# Log test clients in with force_login: django-axes (level2/settings.py) refuses client.login(),
+# which authenticates without a request; a browser test logs in through the form.
 @pytest.fixture
 def viewer_client(client, user):
     client.force_login(user)
