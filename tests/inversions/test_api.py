@@ -156,11 +156,36 @@ def test_a_page_costs_the_same_queries_for_any_number_of_programs(client, viewer
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("query", [{"state": "done"}, {"limit": 0}, {"limit": 501}, {"offset": -1}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"state": "done"},
+        {"limit": 0},
+        {"limit": 501},
+        {"offset": -1},
+        {"offset": 99999999999999999999},
+        {"offset": 10**9 + 1},
+    ],
+)
 def test_bad_list_parameters_are_400_with_field_errors(client, viewer_token, query):
     response = client.get(PROGRAMS, query, headers=auth(viewer_token))
     assert response.status_code == 400
     assert list(response.json()["errors"]) == list(query)
+
+
+@pytest.mark.django_db
+def test_an_offset_past_the_end_is_an_empty_page(client, viewer_token):
+    program_in_state(State.DISCOVERED)
+    body = client.get(PROGRAMS, {"offset": 10**9}, headers=auth(viewer_token)).json()
+    assert (body["count"], body["items"]) == (1, [])
+
+
+@pytest.mark.django_db
+def test_too_many_query_parameters_are_a_400(client, viewer_token, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    response = client.get(PROGRAMS, {f"x{i}": i for i in range(11)}, headers=auth(viewer_token))
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["request"]
 
 
 # --- GET /api/programs/{program_id} -------------------------------------------------------------
