@@ -201,6 +201,10 @@ class Detail(Schema):
     detail: str
 
 
+# The answers every route may give beside its own: a bad parameter or a NUL byte (field errors;
+# a body that is not JSON: a detail), no or a bad token.
+COMMON_ERRORS = {400: FieldErrors | Detail, 401: Detail}
+
 # --- errors ----------------------------------------------------------------------------------
 
 
@@ -261,7 +265,7 @@ def _conflict(error: TransitionError, current: ProgramEvent | None) -> Status:
 # --- reads -----------------------------------------------------------------------------------
 
 
-@api.get("/programs", response=ProgramPage, summary="The programs, a page at a time")
+@api.get("/programs", response={200: ProgramPage, **COMMON_ERRORS}, summary="The programs, a page at a time")
 def list_programs(request: HttpRequest, filters: Query[ProgramFilters]):
     """OPs ordered by program id, with the fields of `manage.py programs --json`."""
     programs = ObservingProgram.objects.order_by("pk")
@@ -283,7 +287,11 @@ def list_programs(request: HttpRequest, filters: Query[ProgramFilters]):
     }
 
 
-@api.get("/programs/{program_id}", response={200: ProgramDetailOut, 404: Detail}, summary="One program")
+@api.get(
+    "/programs/{program_id}",
+    response={200: ProgramDetailOut, **COMMON_ERRORS, 404: Detail},
+    summary="One program",
+)
 def get_program(request: HttpRequest, program_id: str):
     """One OP: the fields of the list, its datasets and its full history."""
     try:
@@ -396,7 +404,7 @@ def _run(
 @api.post(
     "/programs/{program_id}/events",
     auth=token_auth,
-    response={201: EventOut, 400: FieldErrors, 403: Detail, 404: Detail, 409: Conflict},
+    response={201: EventOut, **COMMON_ERRORS, 403: Detail, 404: Detail, 409: Conflict, 413: Detail},
     summary="Act on a program (queue, start, put back, report done, …)",
 )
 def post_event(request: HttpRequest, program_id: str, body: EventIn):
