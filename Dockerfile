@@ -26,4 +26,4 @@ RUN SECRET_KEY=collectstatic-only DATABASE_URL=postgres://unused/unused REDIS_UR
 RUN mkdir -p var/collections && chown -R level2 var
 USER level2
 EXPOSE 8000
-CMD ["gunicorn", "level2.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "level2.wsgi", "--config", "python:level2.gunicorn", "--bind", "0.0.0.0:8000"]

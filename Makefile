@@ -7,8 +7,10 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The port `make run` serves on (the Procfile reads the same variable).
+WEB_PORT := $(or $(LEVEL2_WEB_PORT),8000)
 
-.PHONY: install browser run test lint bench bench-scan bench-pages bench-products stop clean
+.PHONY: install browser run test lint bench bench-scan bench-pages bench-products bench-burst stop clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Level 2 needs Python >= 3.12 (python3.12 or python3.13 on PATH)"; exit 1; }
@@ -27,9 +29,11 @@ browser:
 			|| echo "Could not install Chromium: browser tests will be skipped."; \
 		else echo "Chromium not found: browser tests will be skipped (Debian: apt-get install chromium)."; fi; }
 
+# gunicorn, as in the containers; WhiteNoise serves the collected static files (with DEBUG off too).
 run: install
 	$(BIN)/python manage.py migrate --no-input
-	@echo "Level 2 on http://127.0.0.1:8000 (Ctrl-C stops web, worker, beat and the demo store)."
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	@echo "Level 2 on http://127.0.0.1:$(WEB_PORT) (Ctrl-C stops web, worker, beat and the demo store)."
 	@echo "First admin user: $(BIN)/python manage.py createsuperuser"
 	$(BIN)/honcho --procfile Procfile start $(if $(LEVEL2_METADATA_URL),web worker beat,)
 
@@ -50,6 +54,10 @@ bench-pages: install
 
 bench-products: install
 	$(BIN)/python -m bench.products
+
+# Against a running `make run` (not part of `make bench`): LEVEL2_TOKEN=... make bench-burst
+bench-burst: install
+	$(BIN)/python -m bench.burst
 
 # Stops the embedded PostgreSQL and Redis (they otherwise stay up between commands).
 stop: install
