@@ -4,6 +4,7 @@ Unset ``DATABASE_URL`` / ``REDIS_URL`` start embedded services under ``var/``;
 an unset ``LEVEL2_METADATA_URL`` points at the bundled demo metadata store.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +46,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()] if value else default
 
 
+def env_networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network.") from None
+    return networks
+
+
 DEBUG = env_bool("DEBUG", True)
 
 DEV_SECRET_KEY = "level2-development-only-secret-key-change-me-in-production-0123456789"
@@ -72,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz: before host validation, sessions and login (probes).
+    "inversions.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -326,6 +339,17 @@ LEVEL2_GENERATION_PROCESSES = env_int("LEVEL2_GENERATION_PROCESSES", 2)
 # The data center's interservice bus for catalog messages; unset: that step is skipped.
 LEVEL2_ISB_URL = env_str("LEVEL2_ISB_URL", "")
 LEVEL2_ISB_EXCHANGE = env_str("LEVEL2_ISB_EXCHANGE", "master.direct.x")
+
+# Health (inversions.health): /readyz fails when the newest worker heartbeat or the last good
+# scan is older than these, or scratch has less free space; /metrics answers the addresses or
+# networks listed, or a request with "Authorization: Bearer <LEVEL2_METRICS_TOKEN>".
+LEVEL2_READY_WORKER_MAX_AGE_S = env_float("LEVEL2_READY_WORKER_MAX_AGE_S", 60)
+LEVEL2_READY_SCAN_MAX_AGE_S = env_float("LEVEL2_READY_SCAN_MAX_AGE_S", 3 * LEVEL2_SCAN_INTERVAL_S)
+LEVEL2_READY_MIN_FREE_GB = env_float("LEVEL2_READY_MIN_FREE_GB", 2)
+
+
+LEVEL2_METRICS_ALLOWED_IPS = env_networks("LEVEL2_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+LEVEL2_METRICS_TOKEN = env_str("LEVEL2_METRICS_TOKEN", "")
 
 # Email: SMTP (EMAIL_HOST, default localhost); with DEBUG on and no EMAIL_HOST, the console.
 EMAIL_HOST = env_str("EMAIL_HOST", "")

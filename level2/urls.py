@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from inversions import health
 from inversions import views as inversions_views
 from inversions.api import api
 from level2.views import favicon
@@ -15,6 +16,8 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    # Prometheus; /healthz and /readyz are answered by inversions.health's middleware.
+    path("metrics", health.metrics, name="metrics"),
     # An OP's page: what ops knows of it, with the work of the inversions app.
     path("programs/<str:program_id>/", inversions_views.program_detail, name="program-detail"),
     path("", include("ops.urls")),
