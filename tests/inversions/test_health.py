@@ -38,6 +38,7 @@ def scratch(tmp_path, settings):
 
 def test_healthz_answers_without_a_login_a_database_or_an_allowed_host(client, settings):
     settings.ALLOWED_HOSTS = ["level2.example.org"]
+    settings.SECURE_SSL_REDIRECT = True  # as with DEBUG off: a probe speaks plain HTTP
     response = client.get("/healthz", headers={"Host": "10.0.0.7:8000"})
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,12 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_deploy_check_passes_with_debug_off_and_real_settings():
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"LEVEL2_METRICS_ALLOWED_IPS": "10.0.0.0/8,::1", "LEVEL2_METRICS_TOKEN": "scrape-" + "z" * 40}],
+    ids=["defaults", "metrics configured"],
+)
+def test_deploy_check_passes_with_debug_off_and_real_settings(extra):
     result = _manage(
         "check",
         "--deploy",
@@ -31,9 +37,17 @@ def test_deploy_check_passes_with_debug_off_and_real_settings():
         DEBUG="false",
         SECRET_KEY="a-real-secret-" + "x" * 50,
         ALLOWED_HOSTS="level2.example.org",
+        **extra,
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_bad_metrics_allow_list_refuses_to_start():
+    result = _manage("check", LEVEL2_METRICS_ALLOWED_IPS="10.0.0.0/8,level2.example.org")
+    assert result.returncode != 0
+    message = "LEVEL2_METRICS_ALLOWED_IPS: 'level2.example.org' is not an IP address or network."
+    assert message in result.stderr
 
 
 def test_debug_off_with_the_default_secret_key_refuses_to_start():
