@@ -181,6 +181,17 @@ class EventIn(Schema):
     dataset_ids: list[str] = []
     notes: str = ""
 
+    # Shown on /api/docs; the schema tests send them too.
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"state": "queued", "expected_state": "invertible", "note": "Best seeing of the cycle."},
+                {"state": "working", "expected_state": "working", "note": "Waiting for cluster time."},
+                {"state": "invertible", "expected_state": "working", "reason": "Needs another line."},
+            ]
+        }
+    }
+
 
 class CurrentState(Schema):
     state: str

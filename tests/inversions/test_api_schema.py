@@ -9,6 +9,7 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from ops.states import State
 from tests.factories import ApiTokenFactory, UserFactory, program_in_state
@@ -20,13 +21,32 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_applicatio
 schema.config.checks.update(excluded_check_names=["positive_data_acceptance"])
 
 
+# OPs the fuzzer acts on beside the ids it makes up: each in another state, so that its events
+# reach the services.
+PROGRAM_IDS = {
+    State.INVERTIBLE: "eid_2_1_opFuzz_R001.1.1",
+    State.WORKING: "eid_2_1_opFuzz_R001.2.1",
+    State.ERROR: "eid_2_1_opFuzz_R001.3.1",
+}
+
+
+@schema.hook
+def flatmap_path_parameters(context, path_parameters):
+    if not path_parameters or "program_id" not in path_parameters:
+        return st.just(path_parameters)
+    known = st.sampled_from(list(PROGRAM_IDS.values()))
+    return st.one_of(known, st.just(path_parameters["program_id"])).map(
+        lambda program_id: {**path_parameters, "program_id": program_id}
+    )
+
+
 @pytest.fixture
 def token(db):
-    """A few OPs to act on, and a superuser's token: every action is allowed, so the fuzzer
+    """The OPs to act on, and a superuser's token: every action is allowed, so the fuzzer
     reaches past the role checks."""
-    invertible_program(datasets=2)
-    program_in_state(State.WORKING)
-    program_in_state(State.ERROR)
+    invertible_program(datasets=2, id=PROGRAM_IDS[State.INVERTIBLE])
+    program_in_state(State.WORKING, id=PROGRAM_IDS[State.WORKING])
+    program_in_state(State.ERROR, id=PROGRAM_IDS[State.ERROR])
     # As Django's test client does: a request must not close the test's connection, whose
     # transaction holds these rows.
     request_started.disconnect(close_old_connections)
