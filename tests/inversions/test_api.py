@@ -351,16 +351,17 @@ def test_a_bad_report_is_400_with_each_fields_error_and_changes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("path", "reason"),
+    ("path", "field", "reason"),
     [
-        ("//etc/", "/etc/ does not exist on collection team"),
-        ("/demo/../../..", "climbs above the collection's root"),
-        ("/runs/7/\x00", "Null characters are not allowed"),
-        ("/out/", "leaves team/"),
+        ("//etc/", "result_path", "/etc/ does not exist on collection team"),
+        ("/demo/../../..", "result_path", "climbs above the collection's root"),
+        # Refused before the form sees it (level2.middleware): the body holds a NUL byte.
+        ("/runs/7/\x00", "body", "contains a NUL byte"),
+        ("/out/", "result_path", "leaves team/"),
     ],
 )
 def test_a_result_path_out_of_the_collection_is_a_400_with_the_reason(
-    client, inverter_token, result_folder, tmp_path, path, reason
+    client, inverter_token, result_folder, tmp_path, path, field, reason
 ):
     program = working_program(inverter_token.user)
     (result_folder.parent.parent / "out").symlink_to(tmp_path)
@@ -376,7 +377,7 @@ def test_a_result_path_out_of_the_collection_is_a_400_with_the_reason(
         dataset_ids=list(program.datasets.values_list("id", flat=True)),
     )
     assert response.status_code == 400, response.content
-    assert reason in response.json()["errors"]["result_path"][0]
+    assert reason in response.json()["errors"][field][0]
     program.refresh_from_db()
     assert program.state == State.WORKING
 
