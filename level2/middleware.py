@@ -12,6 +12,7 @@ from functools import cache
 from urllib.parse import unquote_plus
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -76,4 +77,6 @@ class RequestGuardMiddleware:
         if request.path_info.startswith(_api_prefix()):
             body = {"errors": {where: [reason]}} if status == 400 else {"detail": reason}
             return JsonResponse(body, status=status)
+        # Refused before the session is read: the layout shows no account.
+        request.user = AnonymousUser()
         return render(request, f"{status}.html", {"reason": reason}, status=status)
