@@ -84,7 +84,7 @@ def recreate_database(database: dict[str, Any], name: str, *, create: bool = Tru
 def store_process(*, datasets: int, now: datetime, changed_fraction: float = 0.0) -> Iterator[str]:
     """A demo store in a process of its own (so that it does not share this one's GIL)."""
     command = [
-        sys.executable, "-m", "ops.demo_store.server", "--port", "0", "--seed", str(SEED),
+        sys.executable, "-m", "demo.store.server", "--port", "0", "--seed", str(SEED),
         "--datasets", str(datasets), "--now", now.isoformat(), "--changed-fraction", str(changed_fraction),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -246,7 +246,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connections
 
-    from ops.demo_store.server import utc_now
+    from demo.store.server import utc_now
 
     database = {**configured, "NAME": bench_name}
     log(

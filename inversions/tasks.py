@@ -6,7 +6,8 @@ import logging
 
 from celery import shared_task
 
-from inversions import demo, overdue, pipeline
+from demo import files as demo
+from inversions import overdue, pipeline
 from inversions.transfers import SubmissionIdUnavailable
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import retarget
 
+from demo.files import demo_result_path
 from inversions import actions, roles, selectors, services
 from inversions.chart_svg import pipeline_charts
 from inversions.charts import charts_data
-from inversions.demo import demo_result_path
 from inversions.forms import DoneReportForm
 from inversions.globus_picker import CHOICE_PARAMETER, picker_url, take_choice
 from inversions.paths import PathRefused, inside
@@ -206,7 +206,7 @@ def report_done(request, program_id: str):
             else:
                 initial.update(choice)
         if settings.LEVEL2_METADATA_IS_DEMO and get_backend().name == "local" and not initial["result_path"]:
-            # The demo's synthetic results of this OP (inversions.demo), for a newcomer to try.
+            # The demo's synthetic results of this OP (demo.files), for a newcomer to try.
             initial["result_collection"] = settings.LEVEL2_DEMO_TEAM_COLLECTION
             initial["result_path"] = demo_result_path(program_id)
         form = DoneReportForm(initial=initial, dataset_ids=dataset_ids)

@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "ninja",
     "ops",
     "inversions",
+    # The stand-in data center of `make run` and the tests (the demo_store command).
+    "demo",
 ]
 
 MIDDLEWARE = [

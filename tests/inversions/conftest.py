@@ -1,6 +1,7 @@
 import pytest
 
-from inversions import demo, services
+from demo import files as demo
+from inversions import services
 from ops.models import ObservingProgram
 from ops.qualification import qualify_programs
 from ops.states import State

@@ -7,7 +7,8 @@ import dkist
 import pytest
 from django.urls import reverse
 
-from inversions import demo, pipeline, services
+from demo import files as demo
+from inversions import pipeline, services
 from inversions.models import Inversion
 from ops.states import State
 from tests.factories import events_of

@@ -5,7 +5,8 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from inversions import demo, overdue, pipeline, services
+from demo import files as demo
+from inversions import overdue, pipeline, services
 from inversions.models import Inversion
 from ops.states import State
 from tests.factories import events_of

@@ -2,7 +2,8 @@
 
 import pytest
 
-from inversions import demo, pipeline, services
+from demo import files as demo
+from inversions import pipeline, services
 from inversions.models import Inversion
 from ops.metadata.client import MetadataClient
 from ops.metadata.inventory import ensure_l2_inversion_inventory

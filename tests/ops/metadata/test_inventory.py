@@ -4,8 +4,8 @@ from datetime import datetime
 
 import pytest
 
-from ops.demo_store.generator import generate_store, iso
-from ops.demo_store.server import DemoStoreServer
+from demo.store.generator import generate_store, iso
+from demo.store.server import DemoStoreServer
 from ops.metadata.client import MetadataClient, MetadataStoreError
 from ops.metadata.inventory import ensure_l2_inversion_inventory
 from tests.ops.metadata.store import Failure

@@ -6,8 +6,8 @@ import requests
 from graphql import parse
 
 import ops.metadata
-from ops.demo_store.generator import generate_store, iso, with_changes
-from ops.demo_store.server import DemoStoreServer
+from demo.store.generator import generate_store, iso, with_changes
+from demo.store.server import DemoStoreServer
 
 NOW = datetime(2025, 11, 28, 12, 0)
 QUERIES = Path(ops.metadata.__file__).parent / "queries"

@@ -12,7 +12,7 @@ hidden until then, so OPs generated to "arrive" after ``now`` appear while it ru
 Inversions received by ``createL2InversionInventory`` are answered by ``l2Inversions``; given
 an ``inversions_path`` the store keeps them in that JSON file too, across restarts.
 
-Runs without Django: ``python -m ops.demo_store.server --port 0`` prints its URL when ready.
+Runs without Django: ``python -m demo.store.server --port 0`` prints its URL when ready.
 """
 
 from __future__ import annotations
@@ -52,11 +52,12 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 
-from ops.demo_store.generator import DemoStore, Record, generate_store, iso, with_changes
+from demo.store.generator import DemoStore, Record, generate_store, iso, with_changes
 
 log = logging.getLogger(__name__)
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "metadata" / "schema.graphql"
+# The project's own schema, the one its queries are checked against.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "ops" / "metadata" / "schema.graphql"
 SORTABLE_COLUMNS = {"createDate", "updateDate", "datasetId", "startTime"}
 # Filters of DatasetInventoriesRequest the demo store honours; any other one is refused
 # with an error, so that a query relying on it is noticed rather than answered wrongly.

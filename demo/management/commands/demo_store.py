@@ -14,8 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from ops.demo_store.generator import generate_store
-from ops.demo_store.server import DemoStoreServer, utc_now
+from demo.store.generator import generate_store
+from demo.store.server import DemoStoreServer, utc_now
 
 ARRIVAL_HOURS = 48
 

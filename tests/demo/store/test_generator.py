@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ops.demo_store.generator import generate_store, iso, with_changes
+from demo.store.generator import generate_store, iso, with_changes
 from ops.metadata.records import parse_dataset
 from ops.qualify import DatasetValues, qualify_program
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from inversions import demo
+from demo import files as demo
 from ops.models import ObservingProgram
 from tests.factories import ProposalFactory
 from tests.inversions.conftest import invertible_program
