@@ -1,25 +1,32 @@
-"""Files for the demo (``make run``): Level 1 frames in the local L1 collection and one
-synthetic result folder per invertible OP in the local "team" collection, so that a newcomer
-can queue an OP, report it done and watch its products appear without a cluster or Globus.
+"""The demo data center's files (``make run``), on the local transfer backend's collections:
+the Level 1 folder of every ViSP dataset the demo store lists, and the demo team's results of
+every OP with ViSP data, so that a newcomer can queue an OP, report it done and watch its
+products appear without a cluster or Globus.
 
-Only for the demo store on the local transfer backend; written for invertible OPs a few at a
-time by a periodic task, each dataset once.
+As in the real data center, a dataset's files exist once its record does: the demo store lists
+a record only after ``StoreFiles`` has written its files (its ``clock``). Level 2 reads only
+ViSP data, so other instruments' datasets get no files.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+import asdf
 from django.conf import settings
 
+from demo.store.generator import Record
+from demo.store.server import utc_now
+from demo.team import result_path
 from inversions.paths import PathRefused, inside
-from inversions.pipeline import datasets_to_preprocess
 from inversions.products.synthetic import write_l1_dataset, write_results
 from inversions.transfers import collections
-from ops.models import ObservingProgram
-from ops.selectors import PROGRAM_SORTS
-from ops.states import State
 
 log = logging.getLogger(__name__)
 
@@ -28,70 +35,139 @@ DEMO_SLIT_BINS = 12
 DEMO_BINNING = 5
 
 
-def demo_result_path(program_id: str) -> str:
-    """Where the demo's results of an OP are on the team collection."""
-    return f"/demo/{program_id}/"
+@dataclass(frozen=True)
+class DemoDataset:
+    """What a dataset's synthetic Level 1 files are made from."""
+
+    dataset_id: str
+    proposal_id: str
+    experiment_id: str
+    program_id: str
+    bucket: str
+    # The spectrograph arm (VSPARMID): 1 is the results' fiducial arm.
+    arm: int
 
 
-def _root() -> Path:
-    return Path(settings.LEVEL2_LOCAL_TRANSFER_ROOT)
-
-
-def prepare_program(program: ObservingProgram) -> bool:
-    """Write the OP's Level 1 folders and its results; False when there was nothing to write."""
-    datasets = datasets_to_preprocess(program_id=program.pk)
-    if not datasets:
-        return False
-    # inside(): the ids come from the store, the files must stay in the demo's collections.
-    results = inside(_root() / settings.LEVEL2_DEMO_TEAM_COLLECTION, demo_result_path(program.pk))
-    if results.is_dir():
-        return False
-    for arm, dataset in enumerate(datasets, start=1):
-        folder = inside(
-            _root() / collections().level1, dataset.bucket or "data", dataset.proposal_id, dataset.id
+def visp_datasets(records: Sequence[Record]) -> list[DemoDataset]:
+    """The ViSP datasets among store records, in their order. In each IP the first dataset
+    (by id) is arm 1, the canonical one of the results; the others are arms 2 and 3 in turn."""
+    visp = [record for record in records if record.get("instrumentName") == "VISP"]
+    by_ip: dict[str, list[str]] = {}
+    for record in visp:
+        by_ip.setdefault(record["instrumentProgramExecutionId"], []).append(record["datasetId"])
+    arms = {
+        dataset_id: 1 if number == 1 else 2 + number % 2
+        for dataset_ids in by_ip.values()
+        for number, dataset_id in enumerate(sorted(dataset_ids), start=1)
+    }
+    return [
+        DemoDataset(
+            dataset_id=record["datasetId"],
+            proposal_id=record["primaryProposalId"],
+            experiment_id=record.get("primaryExperimentId") or "",
+            program_id=record["observingProgramExecutionId"],
+            bucket=record.get("bucket") or "data",
+            arm=arms[record["datasetId"]],
         )
-        if not folder.is_dir():
+        for record in visp
+    ]
+
+
+def write_dataset_files(root: Path, dataset: DemoDataset) -> bool:
+    """The dataset's Level 1 folder and its OP's results, each unless there; True when
+    something was written. Each folder is written under a hidden name and renamed, so a folder
+    under its own name is whole."""
+    places = collections()
+    # inside(): the ids make paths, and the files must stay in the demo's collections.
+    level1 = inside(root / places.level1, dataset.bucket, dataset.proposal_id, dataset.dataset_id)
+    results = inside(root / settings.LEVEL2_DEMO_TEAM_COLLECTION, result_path(dataset.program_id))
+    wrote = False
+    if not level1.is_dir():
+        with _partial(level1) as partial:
             write_l1_dataset(
-                folder,
-                dataset.id,
+                partial,
+                dataset.dataset_id,
                 frames=DEMO_FRAMES,
-                # The first dataset is the canonical one: its arm is the results' fiducial arm.
-                arm_id=1 if arm == 1 else 2 + arm % 2,
+                arm_id=dataset.arm,
                 slit_pixels=DEMO_SLIT_BINS * DEMO_BINNING,
                 proposal_id=dataset.proposal_id,
-                experiment_id=program.experiment_id or "",
+                experiment_id=dataset.experiment_id,
             )
-    partial = results.with_name(f".{results.name}.partial")
-    write_results(
-        partial,
-        frames=DEMO_FRAMES,
-        slit_bins=DEMO_SLIT_BINS,
-        binning=DEMO_BINNING,
-        fiducial_arm=1,
-        seed=sum(map(ord, program.pk)),
-    )
-    partial.rename(results)
-    return True
+        wrote = True
+    if not results.is_dir():
+        with _partial(results) as partial:
+            write_results(
+                partial,
+                frames=DEMO_FRAMES,
+                slit_bins=DEMO_SLIT_BINS,
+                binning=DEMO_BINNING,
+                fiducial_arm=1,
+                seed=sum(map(ord, dataset.program_id)),
+            )
+        wrote = True
+    return wrote
 
 
-def prepare_demo_files(*, limit: int = 10) -> int:
-    """Files for up to ``limit`` invertible OPs that have none yet, in the board's order (the
-    candidates a newcomer sees first are ready first); returns how many got them."""
-    team = _root() / settings.LEVEL2_DEMO_TEAM_COLLECTION / "demo"
-    done = {path.name for path in team.iterdir()} if team.is_dir() else set()
-    prepared = 0
-    programs = ObservingProgram.objects.filter(state=State.INVERTIBLE).order_by(*PROGRAM_SORTS["score"][1])
-    for program in programs.iterator():
-        if program.pk in done:
-            continue
-        try:
-            written = prepare_program(program)
-        except PathRefused as error:
-            log.warning("no demo files for %s: %s", program.pk, error)
-            continue
-        if written:
-            prepared += 1
-            log.info("demo files written for %s", program.pk)
-        if prepared >= limit:
-            break
-    return prepared
+class _partial:
+    """A hidden sibling folder to write in, renamed to ``folder`` when the block succeeds."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder.with_name(f".{folder.name}.partial")
+
+    def __enter__(self) -> Path:
+        shutil.rmtree(self.path, ignore_errors=True)  # left by a writer that was stopped
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.path
+
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        if exc_type is None:
+            self.path.rename(self.folder)
+
+
+class StoreFiles:
+    """Writes the files of a store's records in their ``createDate`` order; the store, on its
+    ``clock``, lists no record newer than the files written, so no listed dataset lacks them.
+
+    ``start()`` writes them in a thread, soon far ahead of the records arriving."""
+
+    def __init__(self, records: Sequence[Record], *, root: Path) -> None:
+        self.root = root
+        visp = {dataset.dataset_id: dataset for dataset in visp_datasets(records)}
+        self._queue = [(record["createDate"], visp.get(record["datasetId"])) for record in records]
+        self._listed_until = datetime.min
+        self._lock = threading.Lock()
+
+    def clock(self) -> datetime:
+        """The demo store's clock: now, but never past the newest record with its files."""
+        with self._lock:
+            return min(utc_now(), self._listed_until)
+
+    def write(self) -> int:
+        """Files of every record, oldest first; returns how many datasets got files."""
+        written = 0
+        for number, (created, dataset) in enumerate(self._queue, start=1):
+            try:
+                if dataset is not None and write_dataset_files(self.root, dataset):
+                    written += 1
+            except PathRefused as error:
+                log.warning("no demo files for %s: %s", dataset.dataset_id, error)
+            following = self._queue[number][0] if number < len(self._queue) else None
+            if following != created:  # records created at the same moment are listed together
+                with self._lock:
+                    self._listed_until = datetime.fromisoformat(created)
+        with self._lock:
+            self._listed_until = datetime.max
+        return written
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._write_all, name="demo-files", daemon=True)
+        thread.start()
+        return thread
+
+    def _write_all(self) -> None:
+        # The demo's own frames need no schema check on the way out; it is most of their time.
+        with asdf.config_context() as config:
+            config.validate_on_write = False
+            written = self.write()
+        log.info("demo files: %d datasets written, every record has its files", written)

@@ -6,7 +6,6 @@ import logging
 
 from celery import shared_task
 
-from demo import files as demo
 from inversions import overdue, pipeline
 from inversions.transfers import SubmissionIdUnavailable
 
@@ -57,9 +56,3 @@ def poll_transfers() -> int:
 def email_overdue() -> int:
     """Beat, daily: each owner their overdue OPs, the lead a summary; returns emails sent."""
     return overdue.email_overdue()
-
-
-@shared_task
-def prepare_demo_files() -> int:
-    """Beat, with the demo store only: Level 1 frames and results for invertible OPs."""
-    return demo.prepare_demo_files()

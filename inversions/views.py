@@ -14,11 +14,11 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequ
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import retarget
 
-from demo.files import demo_result_path
 from inversions import actions, roles, selectors, services
 from inversions.chart_svg import pipeline_charts
 from inversions.charts import charts_data
@@ -26,7 +26,6 @@ from inversions.forms import DoneReportForm
 from inversions.globus_picker import CHOICE_PARAMETER, picker_url, take_choice
 from inversions.paths import PathRefused, inside
 from inversions.pipeline import datasets_to_preprocess
-from inversions.transfers import get_backend
 from level2.htmx import VARY, render_page
 from ops import selectors as ops_selectors
 from ops.history import TransitionError
@@ -205,10 +204,8 @@ def report_done(request, program_id: str):
                 )
             else:
                 initial.update(choice)
-        if settings.LEVEL2_METADATA_IS_DEMO and get_backend().name == "local" and not initial["result_path"]:
-            # The demo's synthetic results of this OP (demo.files), for a newcomer to try.
-            initial["result_collection"] = settings.LEVEL2_DEMO_TEAM_COLLECTION
-            initial["result_path"] = demo_result_path(program_id)
+        if settings.LEVEL2_REPORT_PREFILL and not initial["result_path"]:
+            initial.update(import_string(settings.LEVEL2_REPORT_PREFILL)(program_id))
         form = DoneReportForm(initial=initial, dataset_ids=dataset_ids)
         status = 200
     context = {

@@ -308,6 +308,13 @@ LEVEL2_DEMO_TEAM_COLLECTION = env_str("LEVEL2_DEMO_TEAM_COLLECTION", "team")
 # The collections "Report done" takes results from (comma-separated ids): the service's own
 # transfer client lists and copies from these alone.
 LEVEL2_RESULT_COLLECTIONS = env_list("LEVEL2_RESULT_COLLECTIONS", [LEVEL2_DEMO_TEAM_COLLECTION])
+# The demo data center's files (demo.files) are on the local backend's collections.
+LEVEL2_DEMO_FILES = LEVEL2_METADATA_IS_DEMO and not (GLOBUS_CLIENT_ID and GLOBUS_CLIENT_SECRET)
+# A callable (dotted path) giving the "Report done" form's result_collection and result_path
+# for an OP id; with the demo's files, the demo team's results of that OP.
+LEVEL2_REPORT_PREFILL = env_str(
+    "LEVEL2_REPORT_PREFILL", "demo.team.report_prefill" if LEVEL2_DEMO_FILES else ""
+)
 # How often the poller looks at active transfers, and how long one may take before it fails.
 LEVEL2_TRANSFER_POLL_INTERVAL_S = env_int("LEVEL2_TRANSFER_POLL_INTERVAL_S", 10)
 LEVEL2_TRANSFER_DEADLINE_HOURS = env_float("LEVEL2_TRANSFER_DEADLINE_HOURS", 72)
@@ -384,9 +391,3 @@ CELERY_BEAT_SCHEDULE = {
     },
     "email-overdue": {"task": "inversions.tasks.email_overdue", "schedule": 24 * 3600},
 }
-if LEVEL2_METADATA_IS_DEMO and not GLOBUS_CLIENT_ID:
-    # Often: an OP queued before its demo files exist fails its preprocessing.
-    CELERY_BEAT_SCHEDULE["prepare-demo-files"] = {
-        "task": "inversions.tasks.prepare_demo_files",
-        "schedule": 15,
-    }

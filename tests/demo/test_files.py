@@ -1,40 +1,113 @@
-"""The demo's files: Level 1 frames and team results for invertible OPs (make run)."""
+"""The demo data center's files: every dataset the demo store lists has its Level 1 folder, and
+its OP the demo team's results, from the first second (make run)."""
+
+from datetime import datetime
+from pathlib import Path
 
 import pytest
+import requests
+from django.conf import settings
 
-from demo import files as demo
-from ops.models import ObservingProgram
-from tests.factories import ProposalFactory
-from tests.inversions.conftest import invertible_program
+from demo import files, team
+from demo.store.generator import generate_store
+from demo.store.server import DemoStoreServer
+from inversions import services
+from ops.models import ObservingProgram, Scan
+from ops.qualification import qualify_programs
+from ops.scan import run_scan
+from ops.states import State
+from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+NOW = datetime(2025, 11, 28, 12, 0)
+LIST_IDS = "query Ids { datasetInventories { datasetId instrumentName } }"
 
 
-def test_the_best_candidates_get_their_files_first(local_collections):
-    programs = [invertible_program(datasets=1) for _ in range(3)]
-    for program, score in zip(programs, [90.0, 40.0, 70.0], strict=True):
-        ObservingProgram.objects.filter(pk=program.pk).update(score=score)
+@pytest.fixture
+def store():
+    return generate_store(seed=3, datasets=40, now=NOW)
 
-    assert demo.prepare_demo_files(limit=2) == 2
 
-    team = local_collections / "team" / "demo"
-    assert sorted(path.name for path in team.iterdir()) == sorted(
-        [programs[0].pk, programs[2].pk]
-    )  # not the newest two
-    assert demo.prepare_demo_files(limit=2) == 1  # the rest, once
-    assert demo.prepare_demo_files(limit=2) == 0
+def listed(server: DemoStoreServer) -> list[dict]:
+    response = requests.post(server.url, json={"query": LIST_IDS, "operationName": "Ids"}, timeout=10)
+    return response.json()["data"]["datasetInventories"]
+
+
+def test_the_store_lists_a_dataset_only_once_its_files_are_there(store, local_collections):
+    store_files = files.StoreFiles(store.datasets, root=local_collections)
+    with DemoStoreServer(store=store, clock=store_files.clock) as server:
+        assert listed(server) == []
+        assert store_files.write() == len(files.visp_datasets(store.datasets))
+        records = listed(server)
+    assert len(records) == len(store.datasets)
+    visp = files.visp_datasets(store.datasets)
+    assert visp
+    for dataset in visp:
+        level1 = local_collections / "level1" / dataset.bucket / dataset.proposal_id / dataset.dataset_id
+        assert len(list(level1.glob("*.fits"))) == 4 * files.DEMO_FRAMES  # I, Q, U, V per step
+        results = local_collections / "team" / team.result_path(dataset.program_id).strip("/")
+        assert sorted(path.name for path in results.iterdir()) == sorted(settings.LEVEL2_RESULT_FILES)
+    assert not list(local_collections.rglob(".*.partial"))
+    assert files.StoreFiles(store.datasets, root=local_collections).write() == 0  # each once
+
+
+def test_each_ip_has_one_dataset_of_the_results_fiducial_arm(store):
+    arms: dict[str, list[int]] = {}
+    by_id = {record["datasetId"]: record for record in store.datasets}
+    for dataset in files.visp_datasets(store.datasets):
+        ip = by_id[dataset.dataset_id]["instrumentProgramExecutionId"]
+        arms.setdefault(ip, []).append(dataset.arm)
+    assert arms
+    assert all(sorted(ip_arms)[:2] in ([1], [1, 2]) for ip_arms in arms.values())
+
+
+@pytest.mark.django_db
+def test_an_op_queued_the_second_it_becomes_invertible_reaches_preprocessed(
+    store, local_collections, eager_tasks, settings, django_capture_on_commit_callbacks
+):
+    inverter = UserFactory(username="lead", groups=["inverters"])
+    store_files = files.StoreFiles(store.datasets, root=local_collections)
+    store_files.start().join()
+    with DemoStoreServer(store=store, clock=store_files.clock) as server:
+        settings.LEVEL2_METADATA_URL = server.url
+        scan = run_scan(trigger=Scan.Trigger.BUTTON)
+    assert scan.status == Scan.Status.SUCCEEDED
+    qualify_programs(program_ids=scan.changed_program_ids)
+    program = ObservingProgram.objects.filter(state=State.INVERTIBLE).order_by("pk").first()
+    assert program is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.queue_program(program_id=program.pk, user=inverter)
+
+    program.refresh_from_db()
+    assert program.state == State.PREPROCESSED
+    copied = program.events.get(to_state=State.PREPROCESSING).details["datasets"]
+    assert copied
+    scratch = Path(settings.LEVEL2_SCRATCH_DIR) / program.proposal_id
+    assert all(len(list((scratch / dataset_id).glob("*.fits"))) for dataset_id in copied)
+
+
+def visp_record(dataset_id: str, proposal_id: str, program_id: str) -> dict:
+    return {
+        "datasetId": dataset_id,
+        "primaryProposalId": proposal_id,
+        "primaryExperimentId": "eid_1_1",
+        "observingProgramExecutionId": program_id,
+        "instrumentProgramExecutionId": f"{program_id}_ip",
+        "instrumentName": "VISP",
+        "bucket": "data",
+        "createDate": "2025-11-01T00:00:00.000000",
+    }
 
 
 @pytest.mark.parametrize("proposal_id", ["../../../evil", "../..", "pid_1_1/../../.."])
 def test_an_id_that_would_leave_the_collections_writes_nothing_and_the_others_are_written(
     local_collections, tmp_path, proposal_id
 ):
-    """Rows stored before the scan checked ids: the demo writes their files nowhere."""
-    evil = invertible_program(datasets=1, proposal=ProposalFactory(id=proposal_id, cycle=9, number=9))
-    good = invertible_program(datasets=1)
+    """The demo's own records have safe ids; its files stay in its collections whatever the ids."""
+    records = [visp_record("EVIL1", proposal_id, "op_evil"), visp_record("GOOD1", "pid_1_1", "op_good")]
 
-    assert demo.prepare_demo_files(limit=5) == 1
+    assert files.StoreFiles(records, root=local_collections).write() == 1
 
-    assert (local_collections / "team" / "demo" / good.pk).is_dir()
-    assert not (local_collections / "team" / "demo" / evil.pk).exists()
-    assert list(tmp_path.rglob(evil.datasets.get().id)) == []
+    assert (local_collections / "team" / "demo" / "op_good").is_dir()
+    assert not (local_collections / "team" / "demo" / "op_evil").exists()
+    assert list(tmp_path.rglob("EVIL1")) == []

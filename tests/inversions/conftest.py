@@ -1,6 +1,10 @@
-import pytest
+from pathlib import Path
 
-from demo import files as demo
+import pytest
+from django.conf import settings
+
+from demo import files as demo_files
+from demo import team as demo_team
 from inversions import services
 from ops.models import ObservingProgram
 from ops.qualification import qualify_programs
@@ -31,10 +35,29 @@ def invertible_program(*, datasets: int = 2, **fields) -> ObservingProgram:
     return program
 
 
+def write_demo_files(program: ObservingProgram) -> None:
+    """The demo data center's files of a factory-made OP: its datasets' Level 1 folders and the
+    demo team's results, as the demo store writes them for its records."""
+    records = [
+        {
+            "datasetId": dataset.id,
+            "primaryProposalId": dataset.proposal_id,
+            "primaryExperimentId": dataset.experiment_id_text,
+            "observingProgramExecutionId": program.pk,
+            "instrumentProgramExecutionId": dataset.instrument_program_id,
+            "instrumentName": dataset.instrument_name,
+            "bucket": dataset.bucket,
+            "createDate": "2025-04-02T22:24:00.000000",
+        }
+        for dataset in program.datasets.order_by("id")
+    ]
+    assert demo_files.StoreFiles(records, root=Path(settings.LEVEL2_LOCAL_TRANSFER_ROOT)).write()
+
+
 def demo_report(program: ObservingProgram) -> services.DoneReport:
-    """The team's report of the demo results that ``demo.prepare_program`` wrote."""
+    """The team's report of the demo results that ``write_demo_files`` wrote."""
     dataset_ids = list(program.datasets.values_list("id", flat=True))
-    return services.DoneReport("0123abcd", "team", demo.demo_result_path(program.pk), dataset_ids)
+    return services.DoneReport("0123abcd", "team", demo_team.result_path(program.pk), dataset_ids)
 
 
 @pytest.fixture
@@ -42,7 +65,7 @@ def working(inverter, local_collections, eager_tasks, settings, django_capture_o
     """A demo OP with its Level 1 and result files, walked through the services to ``working``."""
     settings.LEVEL2_GENERATION_PROCESSES = 1
     program = invertible_program(datasets=2)
-    demo.prepare_program(program)
+    write_demo_files(program)
     with django_capture_on_commit_callbacks(execute=True):
         services.queue_program(program_id=program.pk, user=inverter)
     services.start_work(program_id=program.pk, user=inverter)

@@ -7,12 +7,13 @@ import dkist
 import pytest
 from django.urls import reverse
 
-from demo import files as demo
+from demo import files as demo_files
+from demo import team as demo_team
 from inversions import pipeline, services
 from inversions.models import Inversion
 from ops.states import State
 from tests.factories import events_of
-from tests.inversions.conftest import invertible_program
+from tests.inversions.conftest import invertible_program, write_demo_files
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def demo_program(local_collections):
     program = invertible_program(datasets=3)
-    assert demo.prepare_program(program)
+    write_demo_files(program)
     return program
 
 
@@ -61,7 +62,7 @@ def test_an_op_goes_from_work_on_this_next_to_published(
             {
                 "software_commit": "0123abcd",
                 "result_collection": "team",
-                "result_path": demo.demo_result_path(program.pk),
+                "result_path": demo_team.result_path(program.pk),
                 "dataset_ids": dataset_ids,
                 "notes": "DeSIRe run 1",
             },
@@ -70,7 +71,7 @@ def test_an_op_goes_from_work_on_this_next_to_published(
     program.refresh_from_db()
     assert program.state == State.GENERATED, events_of(program)[-1].details
     inversion = Inversion.objects.get(program=program)
-    assert inversion.frames_done == inversion.frames_total == demo.DEMO_FRAMES
+    assert inversion.frames_done == inversion.frames_total == demo_files.DEMO_FRAMES
     products = pipeline.scratch_folder(inversion)
     asdf = next(products.glob("*.asdf"))
     loaded = dkist.load_dataset(asdf)
@@ -88,7 +89,7 @@ def test_an_op_goes_from_work_on_this_next_to_published(
     program.refresh_from_db()
     assert program.state == State.PUBLISHED, events_of(program)[-1].details
     published = local_collections / "publish" / "data" / program.proposal_id / inversion.directory
-    assert len(list(published.glob("*.fits"))) == demo.DEMO_FRAMES
+    assert len(list(published.glob("*.fits"))) == demo_files.DEMO_FRAMES
     assert len(metadata_store.inventories) == 1
     assert metadata_store.inventories[0]["inversionId"] == inversion.id
     # Publishing again is refused: a published OP is final.

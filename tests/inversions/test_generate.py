@@ -5,7 +5,8 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from demo import files as demo
+from demo import files as demo_files
+from demo import team as demo_team
 from inversions import overdue, pipeline, services
 from inversions.models import Inversion
 from ops.states import State
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def test_results_that_do_not_fit_are_an_error_naming_the_file_and_retry_generates_again(
     working, inverter, local_collections, django_capture_on_commit_callbacks
 ):
-    results = local_collections / "team" / demo.demo_result_path(working.pk).strip("/")
+    results = local_collections / "team" / demo_team.result_path(working.pk).strip("/")
     good = (results / "per_ori.fits").read_bytes()
     with django_capture_on_commit_callbacks() as generation:
         services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
@@ -39,10 +40,10 @@ def test_results_that_do_not_fit_are_an_error_naming_the_file_and_retry_generate
     generated = events_of(working)[-1]
     assert working.state == State.GENERATED
     inversion = Inversion.objects.get(program=working)
-    assert generated.details["frames"] == inversion.frames_done == demo.DEMO_FRAMES
-    assert generated.details["files"] == demo.DEMO_FRAMES + 1
+    assert generated.details["frames"] == inversion.frames_done == demo_files.DEMO_FRAMES
+    assert generated.details["files"] == demo_files.DEMO_FRAMES + 1
     assert all((local_collections / "scratch" / path).is_file() for path in generated.details["quicklooks"])
-    assert len(list(pipeline.scratch_folder(inversion).glob("INV_*_L2.fits"))) == demo.DEMO_FRAMES
+    assert len(list(pipeline.scratch_folder(inversion).glob("INV_*_L2.fits"))) == demo_files.DEMO_FRAMES
 
 
 @pytest.mark.parametrize("where", ["results", "level1", "products"])

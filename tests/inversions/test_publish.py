@@ -2,7 +2,7 @@
 
 import pytest
 
-from demo import files as demo
+from demo import files as demo_files
 from inversions import pipeline, services
 from inversions.models import Inversion
 from ops.metadata.client import MetadataClient
@@ -42,9 +42,9 @@ def test_publishing_announces_every_file_and_records_the_inversion_once(
     generated.refresh_from_db()
     assert generated.state == State.PUBLISHED
     inversion = Inversion.objects.get(program=generated)
-    messages = bus.received(expected=demo.DEMO_FRAMES + 1)
+    messages = bus.received(expected=demo_files.DEMO_FRAMES + 1)
     keys = [message.delivery_info["routing_key"] for message in messages]
-    assert keys == ["catalog.frame.m"] * demo.DEMO_FRAMES + ["catalog.object.m"]
+    assert keys == ["catalog.frame.m"] * demo_files.DEMO_FRAMES + ["catalog.object.m"]
     assert len(metadata_store.inventories) == 1
     assert metadata_store.inventories[0]["asdfObjectKey"] == pipeline.asdf_key(inversion)
     published = events_of(generated)[-1]

@@ -4,6 +4,9 @@ The store is generated from the seed with "now" at the start of today (UTC), so 
 it the same day serves the very same records and a scan finds nothing changed. From that
 moment on a new OP arrives every few minutes for two days (its datasets over the next few
 arrivals), hidden until its time: a user watching the dashboard sees programs appear.
+
+On the local transfer backend it also writes the files of the data center (demo.files): a
+record is listed only once its dataset's Level 1 folder and its OP's results are there.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from demo.files import StoreFiles
 from demo.store.generator import generate_store
 from demo.store.server import DemoStoreServer, utc_now
 
@@ -60,10 +64,16 @@ class Command(BaseCommand):
             arriving_programs=int(timedelta(hours=ARRIVAL_HOURS) / interval),
             arrival_interval=interval,
         )
+        clock = utc_now
+        if settings.LEVEL2_DEMO_FILES:
+            files = StoreFiles(store.datasets, root=Path(settings.LEVEL2_LOCAL_TRANSFER_ROOT))
+            files.start()
+            clock = files.clock
         server = DemoStoreServer(
             store=store,
             host=host,
             port=port,
+            clock=clock,
             log_requests=options["verbosity"] >= 1,
             inversions_path=inversions_file,
         )
