@@ -22,9 +22,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from inversions import services
+from inversions import catalog
 from inversions.models import Inversion, Transfer
 from inversions.paths import PathRefused, files_inside, inside
+from inversions.publication import PublishRefused, publication_bucket
+from inversions.steps import start_after_commit
 from inversions.transfers import (
     Fault,
     TaskNotFound,
@@ -38,6 +40,8 @@ from inversions.transfers import (
 )
 from ops import selectors as ops_selectors
 from ops.history import Actor, StaleStateError, record_event
+from ops.metadata.client import MetadataClient, MetadataStoreError
+from ops.metadata.inventory import ensure_l2_inversion_inventory
 from ops.models import Dataset, ProgramEvent
 from ops.states import ActorKind, State
 
@@ -256,9 +260,7 @@ def _transfer_succeeded(*, transfer: Transfer) -> None:
             expected_state=State.PREPROCESSING,
         )
     elif transfer.step == Transfer.Step.RESULTS:
-        from inversions import tasks
-
-        transaction.on_commit(lambda: tasks.generate_products.delay(inversion.id))
+        start_after_commit("generate_products", inversion_id=inversion.id)
     else:
         record_event(
             program_id=inversion.program_id,
@@ -267,9 +269,7 @@ def _transfer_succeeded(*, transfer: Transfer) -> None:
             details={"inversion": inversion.id, "published_files": True, **_transfer_facts(transfer)},
             expected_state=State.PUBLISHING,
         )
-        from inversions import tasks
-
-        transaction.on_commit(lambda: tasks.publish.delay(inversion.id))
+        start_after_commit("publish", inversion_id=inversion.id)
 
 
 # --- preprocess -----------------------------------------------------------------------------
@@ -416,6 +416,8 @@ def bring_results(*, inversion_id: str) -> Transfer | None:
 
 def generate_products(*, inversion_id: str, processes: int | None = None) -> ProgramEvent | None:
     """Write the Level 2 FITS and ASDF from the results on scratch: generating → generated."""
+    # Imported here, not for a cycle: the web process imports this module (datasets_to_preprocess)
+    # and would otherwise load numpy and astropy that only the worker needs.
     from inversions import products
 
     inversion = Inversion.objects.select_related("program").get(pk=inversion_id)
@@ -491,16 +493,12 @@ def asdf_key(inversion: Inversion) -> str:
 def publish(*, inversion_id: str) -> ProgramEvent | None:
     """publishing → published, one step at a time; each step done is kept, so a retry or a
     restarted worker goes on from the first step not done."""
-    from inversions import catalog
-    from ops.metadata.client import MetadataClient, MetadataStoreError
-    from ops.metadata.inventory import ensure_l2_inversion_inventory
-
     inversion = Inversion.objects.select_related("program").get(pk=inversion_id)
     if _program_state(inversion) != State.PUBLISHING or inversion.ended_at is not None:
         return None
     try:
-        bucket = services.publication_bucket(inversion=inversion)
-    except services.PublishRefused as error:
+        bucket = publication_bucket(inversion=inversion)
+    except PublishRefused as error:
         return fail_step(inversion=inversion, state=State.PUBLISHING, message=str(error))
     directory = f"/{inversion.program.proposal_id}/{inversion.directory}/"
 

@@ -10,35 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import Min
-from django.utils import timezone
 
 from inversions import roles
 from inversions.models import Inversion
 from inversions.paths import PathRefused, inside
+from inversions.publication import check_embargo, publication_bucket
+from inversions.steps import start_automatic_step
 from inversions.transfers import TransferError, get_backend
 from ops.history import Actor, TransitionError, lock_in_state, record_event, state_before
-from ops.models import Dataset, ObservingProgram, ProgramEvent
+from ops.models import ObservingProgram, ProgramEvent
 from ops.states import RETRY_STATE_AFTER_FAILED_STEP, ActorKind, State
-
-# Where an OP goes next by itself once it enters a state: the worker's step that follows.
-AUTOMATIC_STEPS = {State.QUEUED: "preprocess", State.INVERTED: "generate", State.PUBLISHING: "publish"}
-
-
-def _start_automatic_step(*, program_id: str, state: State, inversion_id: str) -> None:
-    step = AUTOMATIC_STEPS.get(state)
-    if step is None:
-        return
-    from inversions import tasks  # tasks import this module
-
-    task = {"preprocess": tasks.preprocess, "generate": tasks.generate, "publish": tasks.publish}[step]
-    transaction.on_commit(lambda: task.delay(inversion_id))
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -84,7 +71,7 @@ def queue_program(*, program_id: str, user: AbstractBaseUser, note: str = "") ->
         last = Inversion.objects.filter(ended_at__isnull=True).order_by("-queue_position").first()
         inversion.queue_position = (last.queue_position + 1) if last else 0
         inversion.save(force_insert=True)
-        _start_automatic_step(program_id=program_id, state=State.QUEUED, inversion_id=inversion.id)
+        start_automatic_step(state=State.QUEUED, inversion_id=inversion.id)
     return inversion
 
 
@@ -234,7 +221,7 @@ def report_done(
         inversion.dataset_ids = list(report.dataset_ids)
         inversion.notes = report.notes
         inversion.save()
-        _start_automatic_step(program_id=program_id, state=State.INVERTED, inversion_id=inversion.id)
+        start_automatic_step(state=State.INVERTED, inversion_id=inversion.id)
     return event
 
 
@@ -271,7 +258,7 @@ def retry(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
                 expected_state=State.GENERATED,
             )
             back_to = State.PUBLISHING
-        _start_automatic_step(program_id=program_id, state=back_to, inversion_id=inversion.id)
+        start_automatic_step(state=back_to, inversion_id=inversion.id)
     return event
 
 
@@ -290,44 +277,8 @@ def regenerate(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
             details={"inversion": inversion.id, "regenerate": True},
             expected_state=State.GENERATED,
         )
-        _start_automatic_step(program_id=program_id, state=State.INVERTED, inversion_id=inversion.id)
+        start_automatic_step(state=State.INVERTED, inversion_id=inversion.id)
     return event
-
-
-class PublishRefused(TransitionError):
-    """The products may not be published yet (embargo) or cannot be (their datasets disagree)."""
-
-
-def publication_bucket(*, inversion: Inversion) -> str:
-    """The one bucket of the datasets used; PublishRefused when they disagree."""
-    buckets = set(
-        Dataset.objects.filter(pk__in=inversion.dataset_ids).values_list("bucket", flat=True).distinct()
-    )
-    # Older records name no bucket: DKIST's archive has one, "data".
-    buckets = {bucket or "data" for bucket in buckets}
-    if len(buckets) > 1:
-        raise PublishRefused(
-            f"The datasets used are in different buckets ({', '.join(sorted(buckets))}): "
-            "Level 2 publishes one inversion to one bucket."
-        )
-    return buckets.pop() if buckets else "data"
-
-
-def check_embargo(*, inversion: Inversion, now: Any = None) -> None:
-    """PublishRefused while any dataset used is under embargo, naming when it ends."""
-    now = now or timezone.now()
-    embargoed = (
-        Dataset.objects.filter(pk__in=inversion.dataset_ids, is_embargoed=True)
-        .exclude(embargo_end_date__lte=now)
-        .order_by("-embargo_end_date")
-    )
-    latest = embargoed.first()
-    if latest is not None:
-        until = f"until {latest.embargo_end_date:%Y-%m-%d}" if latest.embargo_end_date else "with no end date"
-        raise PublishRefused(
-            f"Dataset {latest.id} is under embargo {until}: "
-            "the products are published after the embargo ends."
-        )
 
 
 def publish(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
@@ -344,7 +295,7 @@ def publish(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:
             details={"inversion": inversion.id, "bucket": bucket},
             expected_state=State.GENERATED,
         )
-        _start_automatic_step(program_id=program_id, state=State.PUBLISHING, inversion_id=inversion.id)
+        start_automatic_step(state=State.PUBLISHING, inversion_id=inversion.id)
     return event
 
 

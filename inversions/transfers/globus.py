@@ -25,7 +25,7 @@ from globus_sdk.config import get_webapp_url
 from globus_sdk.scopes import GCSCollectionScopes, Scope, TransferScopes
 from globus_sdk.transport import RetryConfig
 
-from inversions.transfers import (
+from inversions.transfers.base import (
     CollectionNotReadable,
     Fault,
     ListedFile,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from inversions.paths import PathRefused, files_inside, inside
-from inversions.transfers import (
+from inversions.transfers.base import (
     Fault,
     ListedFile,
     PathNotFound,

@@ -11,7 +11,8 @@ import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from inversions import demo, services, tasks
+from demo import team as demo_team
+from inversions import publication, services, tasks
 from inversions.models import Inversion
 from inversions.products.synthetic import write_results
 from inversions.transfers import _backend_for
@@ -272,7 +273,7 @@ def test_reporting_done_through_the_api_records_inverted_by_the_api(client, inve
         expected_state="working",
         software_commit="ABC1234",
         result_collection="team",
-        result_path=demo.demo_result_path(program.pk).rstrip("/"),
+        result_path=demo_team.result_path(program.pk).rstrip("/"),
         dataset_ids=dataset_ids,
         notes="SIR, 3 nodes",
     )
@@ -280,7 +281,7 @@ def test_reporting_done_through_the_api_records_inverted_by_the_api(client, inve
     body = response.json()
     assert (body["to_state"], body["actor_kind"], body["actor"]) == ("inverted", "api", "lead")
     assert body["details"]["software_commit"] == "abc1234"
-    assert body["details"]["result_path"] == demo.demo_result_path(program.pk)
+    assert body["details"]["result_path"] == demo_team.result_path(program.pk)
     event = events_of(program)[-1]
     assert (event.to_state, event.actor_kind, event.actor_user) == ("inverted", "api", inverter_token.user)
     inversion = Inversion.objects.get()
@@ -305,7 +306,7 @@ def test_a_report_of_results_from_elsewhere_is_400_naming_why(
     write_results(
         local_collections / "team" / "runs" / "other", frames=9, slit_bins=12, binning=5, fiducial_arm=1
     )
-    shutil.copytree(local_collections / "team" / demo.demo_result_path(working.pk).strip("/"),
+    shutil.copytree(local_collections / "team" / demo_team.result_path(working.pk).strip("/"),
                     local_collections / "team" / "runs" / "taken")  # fmt: skip
     InversionFactory(program=invertible_program(), result_collection="team", result_path="/runs/taken/")
     body = {
@@ -313,7 +314,7 @@ def test_a_report_of_results_from_elsewhere_is_400_naming_why(
         "expected_state": "working",
         "software_commit": "abc1234",
         "result_collection": "team",
-        "result_path": demo.demo_result_path(working.pk),
+        "result_path": demo_team.result_path(working.pk),
         "dataset_ids": list(working.datasets.values_list("id", flat=True)),
     }
 
@@ -468,7 +469,7 @@ def test_a_refusal_of_the_service_is_409(client, inverter_token, monkeypatch):
     program = invertible_program()
 
     def refuse(**kwargs):
-        raise services.PublishRefused("Dataset DS1 is under embargo until 2030-01-01.")
+        raise publication.PublishRefused("Dataset DS1 is under embargo until 2030-01-01.")
 
     monkeypatch.setattr(services, "queue_program", refuse)
     response = post_event(client, program, inverter_token, state="queued", expected_state="invertible")
@@ -581,7 +582,7 @@ def test_the_schema_and_its_page_are_served_without_a_cdn(viewer_client):
 def test_fifty_clients_queuing_one_op_at_once_one_wins(live_server, committed_db, monkeypatch):
     # The worker's step is only sent, never run: the OP stays queued, as the winner left it.
     sent = []
-    monkeypatch.setattr(tasks.preprocess, "delay", sent.append)
+    monkeypatch.setattr(tasks.preprocess, "apply_async", lambda args, *rest, **options: sent.extend(args))
     program = invertible_program()
     tokens = [
         ApiTokenFactory(user=UserFactory(username=f"inverter{n}", groups=["inverters"])) for n in range(50)

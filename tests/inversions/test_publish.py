@@ -78,7 +78,7 @@ def test_only_the_products_own_fits_and_asdf_reach_the_archive(
     published = archive / "data" / generated.proposal_id / inversion.directory
     names = sorted(path.relative_to(published).as_posix() for path in archive.rglob("*") if path.is_file())
     assert names == sorted(name for name, _size in inversion.products["file_list"])
-    assert len([name for name in names if name.endswith(".fits")]) == demo.DEMO_FRAMES
+    assert len([name for name in names if name.endswith(".fits")]) == demo_files.DEMO_FRAMES
     assert len([name for name in names if name.endswith(".asdf")]) == 1
     assert not any(path.name in ("input", "extra") or "quicklook" in path.name for path in archive.rglob("*"))
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from inversions import services
+from inversions import publication, services
 from inversions.models import Inversion
 from inversions.products.synthetic import write_results
 from ops.history import Actor, StaleStateError, TransitionError, record_event
@@ -272,7 +272,7 @@ def test_publish_is_for_publishers_only(inverter, publisher):
 def test_publish_is_refused_under_embargo_with_its_end_date(inverter, publisher):
     program = generated(inverter)
     program.datasets.update(is_embargoed=True, embargo_end_date="2099-01-31T00:00:00Z")
-    with pytest.raises(services.PublishRefused, match="under embargo until 2099-01-31"):
+    with pytest.raises(publication.PublishRefused, match="under embargo until 2099-01-31"):
         services.publish(program_id=program.pk, user=publisher)
     program.refresh_from_db()
     assert program.state == State.GENERATED
@@ -288,7 +288,7 @@ def test_datasets_in_two_buckets_cannot_be_published_together(inverter, publishe
     program = generated(inverter)
     first = program.datasets.order_by("id").first()
     program.datasets.exclude(pk=first.pk).update(bucket="other")
-    with pytest.raises(services.PublishRefused, match="different buckets"):
+    with pytest.raises(publication.PublishRefused, match="different buckets"):
         services.publish(program_id=program.pk, user=publisher)
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from inversions import demo
+from demo import team as demo_team
 from inversions.actions import ACTIONS
 from ops.states import State
 from tests.factories import InversionFactory, UserFactory, events_of, program_in_state
@@ -180,14 +180,14 @@ def test_a_quicklook_linked_out_of_scratch_is_not_served(client, inverter, local
 
 
 def test_report_done_of_another_ops_result_folder_is_a_400_naming_it(client, inverter, working):
-    other = InversionFactory(result_collection="team", result_path=demo.demo_result_path(working.pk))
+    other = InversionFactory(result_collection="team", result_path=demo_team.result_path(working.pk))
     client.force_login(inverter)
     response = client.post(
         reverse("inversions:report-done", args=[working.pk]),
         {
             "software_commit": "abcdef1",
             "result_collection": "team",
-            "result_path": demo.demo_result_path(working.pk),
+            "result_path": demo_team.result_path(working.pk),
             "dataset_ids": list(working.datasets.values_list("id", flat=True)),
         },
     )
