@@ -29,6 +29,7 @@ from inversions.publication import PublishRefused, publication_bucket
 from inversions.steps import start_after_commit
 from inversions.transfers import (
     Fault,
+    PathNotFound,
     TaskNotFound,
     TaskStatus,
     TransferError,
@@ -315,10 +316,7 @@ def preprocess(*, inversion_id: str) -> Transfer | None:
             source=places.level1,
             destination=places.scratch,
             items=[
-                TransferItem(
-                    f"/{dataset.bucket or 'data'}/{dataset.proposal_id}/{dataset.id}/",
-                    f"/{dataset.proposal_id}/{dataset.id}/",
-                )
+                TransferItem(level1_folder(dataset), f"/{dataset.proposal_id}/{dataset.id}/")
                 for dataset in datasets
             ],
         )
@@ -346,8 +344,45 @@ def preprocess(*, inversion_id: str) -> Transfer | None:
             message="The program has no invertible instrument program with listed datasets to copy.",
         )
         return transfer
+    missing = datasets_without_files(datasets, collection=places.level1)
+    if missing:
+        _finish_transfer(
+            transfer=transfer,
+            status=TaskStatus.FAILED,
+            message=f"The Level 1 collection {places.level1} has no files for "
+            f"{'datasets' if len(missing) > 1 else 'dataset'} {', '.join(d.id for d in missing)}: "
+            "retry once they are there.",
+            facts={"reason": "file not found", "paths": [level1_folder(dataset) for dataset in missing]},
+        )
+        return transfer
     submit_transfer(transfer=transfer)
     return transfer
+
+
+def level1_folder(dataset: Dataset) -> str:
+    """The dataset's folder on the Level 1 collection: ``/{bucket}/{proposalId}/{datasetId}/``."""
+    # Older records name no bucket: DKIST's archive has one, "data".
+    return f"/{dataset.bucket or 'data'}/{dataset.proposal_id}/{dataset.id}/"
+
+
+def datasets_without_files(datasets: list[Dataset], *, collection: str) -> list[Dataset]:
+    """The datasets whose folder is not on the Level 1 collection (the store and the archive
+    can disagree), one listing per proposal folder. A listing that fails for another reason
+    (access, the network) leaves it to the transfer to tell."""
+    by_folder: dict[str, list[Dataset]] = {}
+    for dataset in datasets:
+        by_folder.setdefault(level1_folder(dataset).removesuffix(f"{dataset.id}/"), []).append(dataset)
+    missing: list[Dataset] = []
+    for folder, in_folder in by_folder.items():
+        try:
+            present = {entry.name for entry in get_backend().list_files(collection, folder) if entry.is_dir}
+        except PathNotFound:
+            present = set()
+        except TransferError as error:
+            log.info("not checking the Level 1 folders in %s: %s", folder, error)
+            continue
+        missing.extend(dataset for dataset in in_folder if dataset.id not in present)
+    return missing
 
 
 # --- generate -------------------------------------------------------------------------------

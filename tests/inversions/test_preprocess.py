@@ -1,6 +1,7 @@
 """The preprocess step end to end on the local backend, with real files."""
 
 import os
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -51,28 +52,61 @@ def test_work_on_this_next_moves_the_level1_data_to_scratch(
         assert len(list(copied.iterdir())) == 3
 
 
-def test_missing_level1_data_is_an_error_that_retry_starts_again(
+def test_missing_level1_folders_are_an_error_naming_the_datasets_that_retry_starts_again(
     inverter, local_collections, eager_tasks, django_capture_on_commit_callbacks
 ):
-    program = invertible_program(datasets=2)
+    program = invertible_program(datasets=3)
+    write_level1(local_collections, program)
+    without = list(program.datasets.order_by("id"))[1:]  # the first one keeps its folder
+    for dataset in without:
+        shutil.rmtree(local_collections / "level1" / dataset.bucket / dataset.proposal_id / dataset.id)
     with django_capture_on_commit_callbacks(execute=True):
         services.queue_program(program_id=program.pk, user=inverter)
     program.refresh_from_db()
     error = events_of(program)[-1]
     assert program.state == State.ERROR
     assert error.details["step"] == "preprocessing"
-    first = program.datasets.order_by("id").first()
-    folder = f"/{first.bucket}/{first.proposal_id}/{first.id}/"
-    task_id = Transfer.objects.get().task_id
-    assert error.details["message"] == f"File not found on {folder} (level1 → scratch, task {task_id[:8]}…)."
-    assert (error.details["reason"], error.details["paths"]) == ("file not found", [folder])
+    folders = [f"/{dataset.bucket}/{dataset.proposal_id}/{dataset.id}/" for dataset in without]
+    assert error.details["message"] == (
+        f"The Level 1 collection level1 has no files for datasets {without[0].id}, {without[1].id}: "
+        "retry once they are there."
+    )
+    assert (error.details["reason"], error.details["paths"]) == ("file not found", folders)
 
+    shutil.rmtree(local_collections / "level1")
     write_level1(local_collections, program)
     with django_capture_on_commit_callbacks(execute=True):
         services.retry(program_id=program.pk, user=inverter)
     program.refresh_from_db()
     assert program.state == State.PREPROCESSED
     assert [t.status for t in Transfer.objects.order_by("id")] == ["failed", "succeeded"]
+
+
+def test_a_folder_gone_between_the_check_and_the_copy_fails_the_copy_naming_it(
+    inverter, local_collections, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(pipeline, "datasets_without_files", lambda datasets, collection: [])
+    program = invertible_program(datasets=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.queue_program(program_id=program.pk, user=inverter)
+    program.refresh_from_db()
+    error = events_of(program)[-1]
+    assert program.state == State.ERROR
+    first = program.datasets.order_by("id").first()
+    folder = f"/{first.bucket}/{first.proposal_id}/{first.id}/"
+    task_id = Transfer.objects.get().task_id
+    assert error.details["message"] == f"File not found on {folder} (level1 → scratch, task {task_id[:8]}…)."
+    assert (error.details["reason"], error.details["paths"]) == ("file not found", [folder])
+
+
+def test_a_proposal_folder_missing_names_every_dataset(inverter, local_collections, eager_tasks):
+    program = invertible_program(datasets=1)
+    (local_collections / "level1").mkdir(parents=True)
+    services.queue_program(program_id=program.pk, user=inverter)
+    pipeline.preprocess(inversion_id=program.inversions.get().id)
+    program.refresh_from_db()
+    assert program.state == State.ERROR
+    assert program.datasets.get().id in events_of(program)[-1].details["message"]
 
 
 def test_a_worker_killed_before_submitting_is_finished_by_the_poller_with_the_same_submission(
