@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asdf
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 DEMO_FRAMES = 4
 DEMO_SLIT_BINS = 12
 DEMO_BINNING = 5
+# How long before a record arrives in the store its files are written.
+WRITE_AHEAD = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,8 @@ class StoreFiles:
     """Writes the files of a store's records in their ``createDate`` order; the store, on its
     ``clock``, lists no record newer than the files written, so no listed dataset lacks them.
 
-    ``start()`` writes them in a thread, soon far ahead of the records arriving."""
+    ``start()`` writes them in a thread: those already created at once (a few minutes on the
+    first start, nothing on the next), those still to arrive a little before they do."""
 
     def __init__(self, records: Sequence[Record], *, root: Path) -> None:
         self.root = root
@@ -143,10 +147,14 @@ class StoreFiles:
         with self._lock:
             return min(utc_now(), self._listed_until)
 
-    def write(self) -> int:
-        """Files of every record, oldest first; returns how many datasets got files."""
+    def write(self, *, ahead: timedelta | None = None) -> int:
+        """Files of every record, oldest first; returns how many datasets got files. With
+        ``ahead``, a record still to arrive is written only that long before it does, so that
+        the disk holds about what the store lists."""
         written = 0
         for number, (created, dataset) in enumerate(self._queue, start=1):
+            if ahead is not None:
+                time.sleep(max(0.0, (datetime.fromisoformat(created) - ahead - utc_now()).total_seconds()))
             try:
                 if dataset is not None and write_dataset_files(self.root, dataset):
                     written += 1
@@ -169,5 +177,5 @@ class StoreFiles:
         # The demo's own frames need no schema check on the way out; it is most of their time.
         with asdf.config_context() as config:
             config.validate_on_write = False
-            written = self.write()
+            written = self.write(ahead=WRITE_AHEAD)
         log.info("demo files: %d datasets written, every record has its files", written)

@@ -1,7 +1,7 @@
 """The demo data center's files: every dataset the demo store lists has its Level 1 folder, and
 its OP the demo team's results, from the first second (make run)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,6 +84,24 @@ def test_an_op_queued_the_second_it_becomes_invertible_reaches_preprocessed(
     assert copied
     scratch = Path(settings.LEVEL2_SCRATCH_DIR) / program.proposal_id
     assert all(len(list((scratch / dataset_id).glob("*.fits"))) for dataset_id in copied)
+
+
+def test_records_still_to_arrive_get_their_files_shortly_before_they_do(monkeypatch, local_collections):
+    store = generate_store(
+        seed=3, datasets=6, now=NOW, arriving_programs=2, arrival_interval=timedelta(hours=1)
+    )
+    arriving = [record for record in store.datasets if datetime.fromisoformat(record["createDate"]) > NOW]
+    assert arriving
+    slept = []
+    monkeypatch.setattr(files, "utc_now", lambda: NOW)
+    monkeypatch.setattr(files.time, "sleep", slept.append)
+
+    files.StoreFiles(store.datasets, root=local_collections).write(ahead=timedelta(minutes=10))
+
+    waits = [seconds for seconds in slept if seconds > 0]
+    assert len(waits) == len(arriving)
+    last = datetime.fromisoformat(arriving[-1]["createDate"])
+    assert max(waits) == (last - timedelta(minutes=10) - NOW).total_seconds()
 
 
 def visp_record(dataset_id: str, proposal_id: str, program_id: str) -> dict:
