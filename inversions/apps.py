@@ -6,9 +6,7 @@ class InversionsConfig(AppConfig):
     verbose_name = "Inversions"
 
     def ready(self) -> None:
-        # The steps send the worker's tasks by name (inversions.steps): registered in every
-        # process, a send runs the task itself where Celery runs tasks eagerly (the tests).
-        from inversions import (
-            checks,  # noqa: F401  (registers the system checks)
-            tasks,  # noqa: F401
-        )
+        # checks: registers the system checks. tasks: the steps send them by name
+        # (inversions.steps); registered in every process, a send runs the task itself where
+        # Celery runs tasks eagerly (the tests).
+        from inversions import checks, tasks  # noqa: F401
