@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,12 @@ from typing import Any
 # Ids that the service joins into paths (Level 1 folders, scratch, the archive's keys): one
 # safe path part each, so that a record cannot point a path elsewhere ("/etc", "..").
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+# The largest values the columns hold (PostgreSQL integer, bigint): a record beyond them is
+# that record's error, not a failed write of its whole batch.
+MAX_COUNT = 2**31 - 1
+MAX_SIZE = 2**63 - 1
 
 
 def is_safe_id(value: str) -> bool:
@@ -141,9 +148,18 @@ class _Reader:
     def _count(self, field: str, value: Any) -> int:
         if value is None:
             return 0
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
             raise self.error(field, f"is {value!r}, not a count")
         return value
+
+    def size(self, field: str) -> int | None:
+        """A size in whole units: a finite number the column holds."""
+        value = self.number(field)
+        if value is None:
+            return None
+        if not math.isfinite(value) or not 0 <= round(value) <= MAX_SIZE:
+            raise self.error(field, f"is {value!r}, not a size")
+        return round(value)
 
     def mapping(self, field: str) -> dict[str, Any] | None:
         """A JSON scalar block (health, lightLevel …); some servers send it as a JSON string."""
@@ -237,8 +253,7 @@ def _read_slowly(reader: _Reader, key: str, kind: int, argument: Any, required: 
     if kind == _NUMBER:
         return reader.number(key)
     if kind == _SIZE:
-        size = reader.number(key)
-        return round(size) if size is not None else None
+        return reader.size(key)
     if kind == _COUNT:
         return reader.count(key)
     if kind == _BLOCK_COUNT:
@@ -328,7 +343,7 @@ def parse_dataset(raw: Any) -> DatasetRecord:
                 append(None)
                 continue
         elif kind == _COUNT:
-            if type(value) is int and value >= 0:
+            if type(value) is int and 0 <= value <= MAX_COUNT:
                 append(value)
                 continue
             if value is None:
@@ -338,8 +353,14 @@ def parse_dataset(raw: Any) -> DatasetRecord:
             if value is None:
                 append(None)
                 continue
-            if type(value) is float or type(value) is int:
-                append(round(value) if kind == _SIZE else float(value))
+            if kind == _NUMBER and (type(value) is float or type(value) is int):
+                append(float(value))
+                continue
+            if type(value) is int and 0 <= value <= MAX_SIZE:
+                append(value)
+                continue
+            if type(value) is float and 0 <= value < 9e18:  # NaN fails this too
+                append(round(value))
                 continue
         elif kind == _BLOCK_COUNT:
             if value is None:
@@ -354,7 +375,7 @@ def parse_dataset(raw: Any) -> DatasetRecord:
                 if count is None:
                     append(0)
                     continue
-                if type(count) is int and count >= 0:
+                if type(count) is int and 0 <= count <= MAX_COUNT:
                     append(count)
                     continue
         elif kind == _MAPPING:

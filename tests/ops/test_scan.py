@@ -253,6 +253,18 @@ def test_a_record_whose_proposal_id_would_leave_a_path_is_an_error_and_the_other
     assert not Proposal.objects.filter(pk=proposal_id).exists()
 
 
+@pytest.mark.parametrize(("field", "value"), [("frameCount", 2**31), ("datasetSize", 1e300)])
+def test_a_record_with_a_number_too_big_to_store_is_an_error_and_the_others_are_kept(db, store, field, value):
+    store.records["AAAAB"][field] = value
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count) == ("succeeded", 3, 1)
+    (error,) = scan.errors.all()
+    assert error.record == "AAAAB" and field in error.message
+    assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 1
+
+
 def test_a_record_whose_bucket_would_leave_a_path_is_an_error_and_the_others_are_kept(db, store):
     store.records["AAAAB"]["bucket"] = "../../etc"
 

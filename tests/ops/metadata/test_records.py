@@ -88,6 +88,13 @@ def test_aware_datetimes_become_utc():
         ("isEmbargoed", "no", "isEmbargoed is 'no', not true or false"),
         ("spectralLines", "Fe I", "spectralLines is 'Fe I', not a list of text"),
         ("stokesParameters", "IQUV" * 5, "stokesParameters is 20 characters long, more than 16"),
+        ("frameCount", 2**31, "frameCount is 2147483648, not a count"),
+        ("aoLocked", 10**30, f"aoLocked is {10**30}, not a count"),
+        ("health", {"good": 2**40}, f"health.good is {2**40}, not a count"),
+        ("datasetSize", 1e300, "datasetSize is 1e+300, not a size"),
+        ("datasetSize", 2**70, f"datasetSize is {float(2**70)!r}, not a size"),
+        ("datasetSize", float("nan"), "datasetSize is nan, not a size"),
+        ("datasetSize", -3.0, "datasetSize is -3.0, not a size"),
     ],
 )
 def test_a_bad_field_is_an_error_naming_the_dataset_and_the_field(field, value, problem):
