@@ -6,6 +6,7 @@ No Django here: the products library uses it too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 
@@ -70,3 +71,11 @@ def files_inside(root: str | Path, folder: Path) -> list[Path]:
         if path.is_file():
             files.append(path)
     return files
+
+
+def level1_on_scratch(scratch: str | Path, *, proposal_id: str, dataset_ids: Sequence[str]) -> Path:
+    """``{scratch}/{proposalId}/``, where the datasets' Level 1 folders are, each checked to hold
+    no link out of scratch: scratch is the team's space too. PathRefused."""
+    for dataset_id in dataset_ids:
+        files_inside(scratch, inside(scratch, proposal_id, dataset_id))
+    return inside(scratch, proposal_id)

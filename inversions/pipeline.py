@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from inversions import catalog
 from inversions.models import Inversion, Transfer
-from inversions.paths import PathRefused, files_inside, inside
+from inversions.paths import PathRefused, files_inside, inside, level1_on_scratch
 from inversions.publication import PublishRefused, publication_bucket
 from inversions.steps import start_after_commit
 from inversions.transfers import (
@@ -395,16 +395,14 @@ def scratch_folder(inversion: Inversion, suffix: str = "") -> Path:
 
 
 def _scratch_folders(inversion: Inversion) -> tuple[Path, Path]:
-    """The products' folder and the quicklooks' beside it, checked before generation reads or
-    writes anything: scratch is the team's space too, and a link there (the folders, the results
-    brought in, the Level 1 files) must not point the worker at other files. PathRefused."""
+    """The products' folder and the quicklooks' beside it, checked with the Level 1 folders
+    before generation reads or writes anything: a link there (the folders, the results brought
+    in, the Level 1 files) must not point the worker at other files. PathRefused."""
     scratch = settings.LEVEL2_SCRATCH_DIR
     out_dir, quicklook_dir = scratch_folder(inversion), scratch_folder(inversion, "_quicklook")
-    level1 = [
-        inside(scratch, inversion.program.proposal_id, dataset_id) for dataset_id in inversion.dataset_ids
-    ]
-    for folder in (out_dir, quicklook_dir, *level1):
+    for folder in (out_dir, quicklook_dir):
         files_inside(scratch, folder)
+    level1_on_scratch(scratch, proposal_id=inversion.program.proposal_id, dataset_ids=inversion.dataset_ids)
     return out_dir, quicklook_dir
 
 

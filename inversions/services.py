@@ -19,7 +19,7 @@ from django.db.models import Min
 
 from inversions import roles
 from inversions.models import Inversion
-from inversions.paths import PathRefused, inside
+from inversions.paths import PathRefused, level1_on_scratch
 from inversions.publication import check_embargo, publication_bucket
 from inversions.steps import start_automatic_step
 from inversions.transfers import TransferError, get_backend
@@ -136,14 +136,19 @@ def _check_results_fit(*, program_id: str, report: DoneReport) -> None:
     (Globus), generation applies the same rule once they are copied in."""
     from inversions import products  # astropy and friends: only when a report comes in
 
+    backend = get_backend()
     try:
-        folder = get_backend().local_path(report.result_collection, report.result_path)
+        folder = backend.local_path(report.result_collection, report.result_path)
         if folder is None:
             return
+        for name in settings.LEVEL2_RESULT_FILES:  # each may be a link out of the collection
+            backend.local_path(report.result_collection, f"{report.result_path.rstrip('/')}/{name}")
         proposal_id = ObservingProgram.objects.values_list("proposal_id", flat=True).get(pk=program_id)
         products.fit_results(
             folder,
-            inside(settings.LEVEL2_SCRATCH_DIR, proposal_id),
+            level1_on_scratch(
+                settings.LEVEL2_SCRATCH_DIR, proposal_id=proposal_id, dataset_ids=report.dataset_ids
+            ),
             dataset_ids=list(report.dataset_ids),
         )
     except (PathRefused, TransferError) as error:

@@ -54,6 +54,9 @@ def test_a_link_out_of_scratch_is_an_error_and_nothing_is_read_or_written_throug
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret").write_text("the worker's secrets")
+    with django_capture_on_commit_callbacks() as generation:
+        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
+    # Planted after "Report done" checked the files, before the worker reads them.
     inversion = Inversion.objects.get(program=working)
     scratch = local_collections / "scratch" / working.proposal_id
     if where == "results":
@@ -66,7 +69,8 @@ def test_a_link_out_of_scratch_is_an_error_and_nothing_is_read_or_written_throug
     else:
         scratch.joinpath(f"{inversion.directory}_quicklook").symlink_to(outside)
     with django_capture_on_commit_callbacks(execute=True):
-        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
+        for callback in generation:
+            callback()
     working.refresh_from_db()
     error = events_of(working)[-1]
     assert (working.state, error.details["step"]) == (State.ERROR, "generating")

@@ -154,6 +154,28 @@ def test_a_result_collection_not_configured_is_refused(working, inverter, settin
     assert services.report_done(program_id=working.pk, user=inverter, report=report).to_state == "inverted"
 
 
+@pytest.mark.parametrize("where", ["results", "level1"])
+def test_results_or_level1_files_that_link_out_are_refused_before_anything_reads_them(
+    working, inverter, local_collections, tmp_path, where
+):
+    secret = tmp_path / "secret.fits"
+    secret.write_bytes(b"SIMPLE  =                    T")  # readable as a FITS header
+    if where == "results":
+        folder = local_collections / "team" / demo_report(working).result_path.strip("/")
+        (folder / "per_ori.fits").unlink()
+        (folder / "per_ori.fits").symlink_to(secret)
+    else:
+        dataset = local_collections / "scratch" / working.proposal_id / working.datasets.first().id
+        (dataset / "VISP_extra.fits").symlink_to(secret)
+
+    with pytest.raises(services.ReportRefused, match=r"outside|leaves") as refused:
+        services.report_done(program_id=working.pk, user=inverter, report=demo_report(working))
+
+    assert refused.value.field == "result_path"
+    working.refresh_from_db()
+    assert working.state == State.WORKING
+
+
 @pytest.mark.parametrize(
     ("frames", "slit_bins", "binning", "problem"),
     [
