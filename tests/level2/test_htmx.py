@@ -38,6 +38,7 @@ def test_each_refreshed_page_varies_on_htmx_and_answers_it_a_part(client):
         for response in (page, part):
             assert {"HX-Request", "HX-History-Restore-Request"} <= set(response["Vary"].split(", ")), url
         assert b"<html" in page.content and b"<html" not in part.content, url
+        assert b"{#" not in page.content, url  # a {# comment #} spans one line only
 
 
 def test_htmx_restoring_history_after_back_gets_the_whole_page(client):
