@@ -22,6 +22,8 @@ OPEN = {
     "globus:picker-callback",
     "admin:login",
     "admin:logout",
+    # Prometheus' scrapes: an address allow-list or a bearer token, not a role (tests/level2/test_health.py).
+    "metrics",
 }
 
 
