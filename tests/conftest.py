@@ -1,4 +1,5 @@
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
 from pytest_httpserver import HTTPServer
 
@@ -6,6 +7,11 @@ from inversions.transfers import _backend_for
 from level2.celery import app
 from tests.factories import UserFactory
 from tests.ops.metadata.store import FakeStore
+
+# The live server (pytest-django's live_server) listens with socketserver's backlog of 5: a burst
+# of 50 clients (tests/inversions/test_api.py) on a busy machine then meets resets from the
+# kernel, not answers from Level 2. Listen as gunicorn does (level2/gunicorn.py).
+ThreadedWSGIServer.request_queue_size = 2048
 
 
 @pytest.fixture
