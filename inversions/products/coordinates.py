@@ -73,12 +73,12 @@ def read_l1_coordinates(asdf_path: Path) -> L1Coordinates:
     )
 
 
-def _sky_and_time(l1: L1Coordinates, binning: int) -> Model:
-    """(L2 slit pixel, raster pixel) -> (lon, lat, time) through the L1 transform."""
+def l1_sky_and_time(l1: L1Coordinates) -> Model:
+    """(L1 slit pixel, raster pixel) -> (lon, lat, time) through the L1 transform."""
     inputs = []
     for role in l1.pixel_roles:
         if role == "slit":
-            inputs.append((0, m.Scale(binning) | m.Shift((binning - 1) / 2 * u.pix)))
+            inputs.append((0, m.Identity(1)))
         elif role == "raster":
             inputs.append((1, m.Identity(1)))
         else:  # wavelength, Stokes: any pixel will do, their outputs are dropped
@@ -87,6 +87,12 @@ def _sky_and_time(l1: L1Coordinates, binning: int) -> Model:
         operator.and_, (model for _, model in inputs)
     )
     return feed | l1.transform | m.Mapping(l1.world_outputs, n_inputs=l1.transform.n_outputs)
+
+
+def _sky_and_time(l1: L1Coordinates, binning: int) -> Model:
+    """(L2 slit pixel, raster pixel) -> (lon, lat, time): the centre of the L2 pixel's L1 bin."""
+    bin_centre = m.Scale(binning) | m.Shift((binning - 1) / 2 * u.pix)
+    return bin_centre & m.Identity(1) | l1_sky_and_time(l1)
 
 
 def _celestial_frame(l1: L1Coordinates, axes_order: tuple[int, int]) -> cf.CelestialFrame:

@@ -28,8 +28,10 @@ from inversions.products.results import Arm, Results, read_frame
 from inversions.products.spec import (
     COPIED_KEYS,
     FIXED_PRIMARY_CARDS,
+    HEADER_VERSION,
     NUMBERED_KEY_PREFIXES,
     OPTIONAL_KEYS,
+    PROFILE_BUNIT,
     QUANTITIES,
 )
 from inversions.products.wcs import depth_axis, stokes_axis, wavelength_axis, wcs_cards
@@ -40,6 +42,11 @@ CARD_SIZE = 80
 END_CARD = b"END".ljust(CARD_SIZE)
 PROFILE_KINDS = ("Original", "Fit")
 SKIPPED_HEADER_KEYS = frozenset({"", "COMMENT", "HISTORY"})
+# The FITS structure cards (and NAXISn): in every file, but not in the ASDF's headers tables (as in the
+# data center's own products).
+STRUCTURE_KEYS = frozenset(
+    {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "CHECKSUM", "DATASUM"}
+)
 # Characters the checksum encoding avoids (FITS checksum convention): punctuation between digits and letters.
 CHECKSUM_EXCLUDED = frozenset(b":;<=>?@[\\]^_`")
 FRAMEVOL_COMMENT = "Size of this file [MB]"
@@ -195,10 +202,15 @@ def _encode_checksum(value: int) -> str:
 
 
 def _header_values(cards: Iterable[_Card | fits.Card]) -> dict[str, Any]:
+    """Keyword -> value, less comments and the structure cards."""
     values: dict[str, Any] = {}
     for card in cards:
-        if card.keyword not in SKIPPED_HEADER_KEYS and card.keyword not in values:
-            values[card.keyword] = card.value
+        keyword = card.keyword
+        if keyword in SKIPPED_HEADER_KEYS or keyword in STRUCTURE_KEYS or keyword in values:
+            continue
+        if keyword.startswith("NAXIS") and keyword[len("NAXIS") :].isdigit():
+            continue
+        values[keyword] = card.value
     return values
 
 
@@ -214,19 +226,22 @@ def _value_as_written(card: fits.Card) -> Any:
 
 
 def read_header_values(path: Path) -> list[HeaderValues]:
-    """The keyword values of every HDU header of a written file, read back from it."""
+    """The keyword values of every HDU header of a written file (as `_header_values`), read back from it."""
     with fits.open(path) as hdul:
         return [_header_values(hdu.header.cards) for hdu in hdul]
 
 
 def is_complete(path: Path, expected_hdus: int) -> bool:
-    """Whether `path` is a finished product: every HDU present and its checksums verifying."""
+    """Whether `path` is a finished product of this format: every HDU present, its checksums
+    verifying, and its header version this one (a file of an earlier format is written again)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             with fits.open(path, memmap=False) as hdul:
-                return len(hdul) == expected_hdus and all(
-                    hdu.verify_datasum() == 1 and hdu.verify_checksum() == 1 for hdu in hdul
+                return (
+                    len(hdul) == expected_hdus
+                    and hdul[0].header.get("HEADVERS") == HEADER_VERSION
+                    and all(hdu.verify_datasum() == 1 and hdu.verify_checksum() == 1 for hdu in hdul)
                 )
     except (OSError, ValueError, Warning):
         return False
@@ -303,6 +318,8 @@ def _profile_hdus(results: Results, frame: int, l1_header: fits.Header) -> list[
             cards = [
                 ("EXTNAME", f"{arm.line.ion} Profile {kind}"),
                 ("BTYPE", "spect.line.profile"),
+                ("BUNIT", PROFILE_BUNIT),
+                *_data_range(data),
                 ("SPECPFTP", kind, "Profile type"),
                 ("SPECPFIN", arm.line.ion, "Ion of the profile's line"),
                 ("DATE", _now()),

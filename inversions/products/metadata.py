@@ -20,12 +20,15 @@ from dkist.dataset.inversion import Inversion, Profiles
 from dkist.io.dask.loaders import AstropyFITSLoader
 from dkist.io.dask.striped_array import FileManager
 
-from inversions.products.coordinates import L1Coordinates, profile_gwcs, quantity_gwcs
+from inversions.products.coordinates import L1Coordinates, l1_sky_and_time, profile_gwcs, quantity_gwcs
 from inversions.products.frames import PROFILE_KINDS, HeaderValues, profile_hdu_index
 from inversions.products.results import Results
-from inversions.products.spec import QUANTITIES
+from inversions.products.spec import PROFILE_BUNIT, QUANTITIES
 
 PROFILE_SUFFIXES = {"Original": "orig", "Fit": "fit"}
+# The data's pixel axes, numpy order (slowest first), named as in the data center's own products.
+QUANTITY_AXES = ("frame_y", "slit_x", "optical_depth")
+PROFILE_AXES = ("frame_y", "slit_x", "wavelength", "stokes")
 
 
 def inventory(
@@ -84,11 +87,11 @@ def build_inversion(
 ) -> Inversion:
     """The Inversion of the files `file_names` (time order), with their `headers`: [file][hdu]."""
 
-    def dataset(target: int, shape: tuple[int, ...], wcs: Any, unit: u.UnitBase) -> Dataset:
+    def dataset(target: int, shape: tuple[int, ...], wcs: Any, unit: u.UnitBase, **meta: Any) -> Dataset:
         files = FileManager.from_parts(
             list(file_names), target, "float32", shape, loader=AstropyFITSLoader, basepath=out_dir
         )
-        meta = {"inventory": meta_inventory, "headers": headers_table([file[target] for file in headers])}
+        meta |= {"headers": headers_table([file[target] for file in headers]), "inventory": meta_inventory}
         result = Dataset(files._generate_array(), wcs=wcs, meta=meta, unit=unit)
         result._file_manager = files
         return result
@@ -102,23 +105,34 @@ def build_inversion(
         for index, quantity in enumerate(QUANTITIES, start=1)
     }
     profile_items = {}
+    profile_wcs = {}
     for arm in results.arms:
         wcs = profile_gwcs(l1, arm, binning=results.binning, slit_bins=slit_bins, frames=frames)
+        profile_wcs[arm.line.key] = wcs
         for kind in PROFILE_KINDS:
             profile_items[f"{arm.line.key}_{PROFILE_SUFFIXES[kind]}"] = dataset(
-                profile_hdu_index(results, arm, kind), (1, slit_bins, arm.size, 4), wcs, u.one
+                profile_hdu_index(results, arm, kind),
+                (1, slit_bins, arm.size, 4),
+                wcs,
+                u.Unit(PROFILE_BUNIT),
+                ion=arm.line.ion,
+                wavelength=arm.line.wavelength_nm,
+                profile=kind.lower(),
             )
     profiles = Profiles(
         profile_items,
         aligned_axes=tuple((0, 1, 3) for _ in profile_items),
-        meta={"inventory": meta_inventory},
+        meta={"axes": list(PROFILE_AXES), "gwcs": profile_wcs},
     )
-    return Inversion(
-        quantities,
-        aligned_axes="all",
-        meta={"inventory": meta_inventory, "headers": headers_table([file[0] for file in headers])},
-        profiles=profiles,
-    )
+    meta = {
+        "axes": list(QUANTITY_AXES),
+        "gwcs": quantities_wcs,
+        # The L1 dataset's own (slit, raster) -> lon, lat, time; the gwcs above bin in front of it.
+        "l1gwcs": {"transform": l1_sky_and_time(l1), "helioFrame": l1.celestial.reference_frame},
+        "inventory": meta_inventory,
+        "headers": headers_table([file[0] for file in headers]),
+    }
+    return Inversion(quantities, aligned_axes="all", meta=meta, profiles=profiles)
 
 
 def write_asdf(inversion: Inversion, path: Path) -> int:

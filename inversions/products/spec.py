@@ -83,7 +83,7 @@ QUANTITIES: tuple[PhysicalQuantity, ...] = (
 @dataclass(frozen=True)
 class SpectralLine:
     line_id: int  # as DeSIRe numbers it in the profile files
-    key: str  # the ASDF key prefix
+    key: str  # the ASDF key prefix, as the data center's own products name the line
     ion: str  # as written in headers
     wavelength_nm: float  # the reference the wavelength offsets count from
 
@@ -92,7 +92,7 @@ LINES: dict[int, SpectralLine] = {
     line.line_id: line
     for line in (
         SpectralLine(23, "FeI630", "Fe I", 630.15012),
-        SpectralLine(9, "NaID589", "Na I", 588.95095),
+        SpectralLine(9, "NaID", "Na I", 588.95095),
         SpectralLine(4, "CaII854", "Ca II", 854.2091),
     )
 }
@@ -104,11 +104,15 @@ COPIED_KEYS = (
     "DATE-BEG", "DATE-END", "DATE-AVG", "TELAPSE", "OBJECT", "INSTRUME", "TAZIMUTH", "ELEV_ANG", "TELTRACK",
     "TELSCAN", "TTBLANGL", "TTBLTRCK", "DATEREF", "ROTCOMP", "OBS_VR", "OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z",
     "DKISTVER", "OBSPR_ID", "EXPER_ID", "PROP_ID", "DSP_ID", "IP_ID", "HLSVERS", "NPROPOS", "NEXPERS",
-    "OCS_CTRL", "FIDO_CFG", "DSHEALTH", "LIGHTLVL", "ATMOS_R0", "AO_LOCK",
+    "OCS_CTRL", "FIDO_CFG", "DSHEALTH", "LIGHTLVL", "ATMOS_R0", "AO_LOCK", "HEAD_URL",
 )  # fmt: skip
-OPTIONAL_KEYS = frozenset({"TELSCAN", "ROTCOMP"})
+# HEAD_URL: the data center's own products carry it where their L1 header does.
+OPTIONAL_KEYS = frozenset({"TELSCAN", "ROTCOMP", "HEAD_URL"})
 # Numbered keys (PROPID01, EXPRID01, …) copied as they come.
 NUMBERED_KEY_PREFIXES = ("PROPID", "EXPRID")
+
+HEADER_VERSION = "1.1.0"
+PROFILE_BUNIT = "ct"  # the profiles are in counts, as the Level 1 data are
 
 FIXED_PRIMARY_CARDS: tuple[tuple[str, object, str], ...] = (
     ("ORIGIN", "National Solar Observatory", "Location where file was written"),
@@ -119,6 +123,7 @@ FIXED_PRIMARY_CARDS: tuple[tuple[str, object, str], ...] = (
     ("SOLARNET", 1.0, "SOLARNET compliance"),
     ("PROCTYPE", "L2", "Processing type"),
     ("LEVEL", 2, "Data level"),
-    ("HEADVERS", "1.0.0", "Version of the Level 2 header format"),
+    # 1.1.0: profile HDUs in counts (BUNIT), HEAD_URL copied. A re-run rewrites frames of another version.
+    ("HEADVERS", HEADER_VERSION, "Version of the Level 2 header format"),
     ("INFO_URL", "https://dkist.nso.edu", "Where to find out about this data"),
 )

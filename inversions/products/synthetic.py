@@ -159,6 +159,7 @@ def _frame_header(
         ("OBSGEO-Y", -2404388.737, "[m] Observer location"),
         ("OBSGEO-Z", 2242133.887, "[m] Observer location"),
         ("DKISTVER", "DKIST Fits Standard 214 v4.1.0", "FITS standard"),
+        ("HEAD_URL", "https://docs.dkist.nso.edu/projects/data-products/en/v4.1.0", ""),
         ("OBSPR_ID", f"{experiment_id}_OP01", "OP id"),
         ("EXPER_ID", experiment_id, "Experiment id"),
         ("PROP_ID", proposal_id, "Proposal id"),

@@ -9,8 +9,6 @@ import asdf
 import pytest
 import yaml
 
-PROFILE_LINE_RENAMES = {"NaID": "NaID589"}  # the sample predates the per-line keys of the contract
-
 
 def yaml_tree(path) -> yaml.Node:
     raw = gzip.decompress(path.read_bytes()) if str(path).endswith(".gz") else path.read_bytes()
@@ -83,11 +81,7 @@ def test_quantity_items_match_the_sample(ours, sample):
 
 def test_profile_items_match_the_sample(ours, sample):
     our_items, sample_items = (child(child(tree, "profiles"), "items") for tree in (ours, sample))
-    renamed = {
-        PROFILE_LINE_RENAMES.get(name.split("_")[0], name.split("_")[0]) + "_" + name.split("_")[1]
-        for name in keys(sample_items)
-    }
-    assert keys(our_items) == renamed
+    assert keys(our_items) == keys(sample_items)
     for _, node in our_items.value:
         assert tag_name(node) == "asdf://dkist.nso.edu/tags/dataset"
         assert keys(child(node, "data")) == {"fileuris", "target", "datatype", "shape"}

@@ -39,7 +39,7 @@ def test_result_describes_what_was_written(generated):
     assert generated.frames_written == FRAMES
     assert generated.canonical_dataset == CANONICAL
     assert generated.dataset_ids == (CANONICAL, OTHER)
-    assert generated.spectral_lines == ("NaID589", "FeI630", "CaII854")
+    assert generated.spectral_lines == ("NaID", "FeI630", "CaII854")
     assert [file.name for file in generated.files] == [
         "INV_PUYATW_2024_04_17T20_25_26_516_L2.fits",
         "INV_PUYATW_2024_04_17T20_25_29_334_L2.fits",
@@ -80,8 +80,8 @@ def test_conversions_follow_the_contract(converted, inputs):
 def test_dkist_loads_the_profiles_per_arm(inversion, inputs):
     fitted = fits.getdata(inputs.results / FIT_FILE)
     observed = fits.getdata(inputs.results / ORIGINAL_FILE)
-    starts = {"NaID589": 0, "FeI630": 28, "CaII854": 52}
-    sizes = {"NaID589": 28, "FeI630": 24, "CaII854": 32}
+    starts = {"NaID": 0, "FeI630": 28, "CaII854": 52}
+    sizes = {"NaID": 28, "FeI630": 24, "CaII854": 32}
     assert sorted(inversion.profiles.keys()) == sorted(
         f"{line}_{kind}" for line in starts for kind in ("orig", "fit")
     )
@@ -161,7 +161,8 @@ def test_image_headers(generated, converted):
         ]
         for hdu in hdul[12:]:
             assert hdu.header["WCSAXES"] == 4 and hdu.header["WCSAXESA"] == 4
-            assert hdu.header["BTYPE"] == "spect.line.profile"
+            assert hdu.header["BTYPE"] == "spect.line.profile" and hdu.header["BUNIT"] == "ct"
+            assert (hdu.header["DATAMIN"], hdu.header["DATAMAX"]) == (hdu.data.min(), hdu.data.max())
             assert hdu.header["CTYPE1"] == "STOKES" and hdu.header["CTYPE2"] == "AWAV"
         assert hdul[14].data.shape == (1, SLIT_BINS, 24, 4)
 
@@ -172,7 +173,7 @@ def test_inventory(inversion):
     assert inventory["proposalId"] == "pid_2_114"
     assert inventory["canonicalDataset"] == CANONICAL
     assert inventory["datasetIds"] == [CANONICAL, OTHER]
-    assert inventory["spectralLines"] == ["NaID589", "FeI630", "CaII854"]
+    assert inventory["spectralLines"] == ["NaID", "FeI630", "CaII854"]
     assert inventory["wavelengths"] == [588.95095, 630.15012, 854.2091]
     assert inventory["frameCount"] == FRAMES
 

@@ -57,3 +57,22 @@ def test_a_failed_write_leaves_no_file_under_a_final_name(inputs, tmp_path, monk
     monkeypatch.setattr(frames, "_write_file", original)
     result = generate(inputs.results, inputs.l1, out, inversion_id=INVERSION_ID)
     assert result.frames_written == FRAMES - 2
+
+
+def test_rerun_rewrites_frames_of_an_earlier_format(inputs, tmp_path):
+    out = tmp_path / "out"
+    first = generate(inputs.results, inputs.l1, out, inversion_id=INVERSION_ID)
+    earlier = out / first.files[2].name
+    with fits.open(earlier) as hdul:
+        hdul[0].header["HEADVERS"] = "1.0.0"  # before the profiles' BUNIT and HEAD_URL
+        del hdul[0].header["HEAD_URL"]
+        hdul.writeto(earlier, overwrite=True, checksum=True)
+    assert not is_complete(earlier, 18)
+    file_id = fits.getval(earlier, "FILE_ID")
+
+    second = generate(inputs.results, inputs.l1, out, inversion_id=INVERSION_ID)
+
+    assert second.frames_written == 1
+    assert fits.getval(earlier, "FILE_ID") != file_id
+    assert fits.getval(earlier, "HEADVERS") == "1.1.0" and "HEAD_URL" in fits.getheader(earlier)
+    assert all(is_complete(out / file.name, 18) for file in second.files)
