@@ -286,10 +286,16 @@ def _image_hdu(data: np.ndarray, cards: list[tuple[Any, ...]]) -> _Hdu:
 
 
 def _data_range(data: np.ndarray) -> list[tuple[str, object]]:
-    finite = data[np.isfinite(data)]
-    if not finite.size:
-        return []
-    return [("DATAMIN", float(finite.min())), ("DATAMAX", float(finite.max()))]
+    """DATAMIN and DATAMAX of the finite values, if any."""
+    # fmin/fmax pass over NaNs in one read, without the copy that selecting the finite values makes
+    # (a quarter of a frame's time for the profiles); only an infinity needs that.
+    low, high = float(np.fmin.reduce(data, axis=None)), float(np.fmax.reduce(data, axis=None))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        finite = data[np.isfinite(data)]
+        if not finite.size:
+            return []
+        low, high = float(finite.min()), float(finite.max())
+    return [("DATAMIN", low), ("DATAMAX", high)]
 
 
 def _now() -> str:

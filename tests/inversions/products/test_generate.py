@@ -8,7 +8,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from inversions.products import generate
+from inversions.products import frames, generate
 from inversions.products.results import FIT_FILE, ORIGINAL_FILE, QUANTITIES_FILE
 from inversions.products.spec import COPIED_KEYS, OPTIONAL_KEYS, QUANTITIES
 
@@ -220,3 +220,15 @@ def test_progress_is_reported_per_frame(inputs, tmp_path):
         on_progress=lambda done, total: calls.append((done, total)),
     )
     assert calls == [(done, FRAMES) for done in range(FRAMES + 1)]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([2.0, np.nan, -1.5], [("DATAMIN", -1.5), ("DATAMAX", 2.0)]),
+        ([np.inf, 3.0, -np.inf, 1.0], [("DATAMIN", 1.0), ("DATAMAX", 3.0)]),
+        ([np.nan, np.inf], []),
+    ],
+)
+def test_data_range_is_that_of_the_finite_values(values, expected):
+    assert frames._data_range(np.array(values, dtype=np.float32)) == expected
