@@ -489,6 +489,7 @@ def generate_products(*, inversion_id: str, processes: int | None = None) -> Pro
         "quicklooks": [str(path.relative_to(scratch)) for path in result.quicklooks],
         "spectral_lines": list(result.spectral_lines),
         "canonical_dataset": result.canonical_dataset,
+        "header_version": products.HEADER_VERSION,  # the format: products of another are written again
     }
     with transaction.atomic():
         Inversion.objects.filter(pk=inversion.pk).update(

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from inversions import actions, overdue
 from inversions.models import Inversion, Transfer
+from inversions.products.spec import HEADER_VERSION
 from inversions.transfers import collections, get_backend
 from ops import selectors as ops_selectors
 from ops.models import Dataset, ObservingProgram, ProgramEvent, Scan
@@ -66,6 +67,8 @@ class ProductsView:
     collection: str
     folder: str  # absolute on the collection, ending with /
     asdf: str  # the ASDF's absolute path on the collection
+    # Written before the current format (former line names, no units): Regenerate updates them.
+    earlier_format: bool = False
 
     @classmethod
     def of(cls, inversion: Inversion) -> ProductsView | None:
@@ -73,7 +76,12 @@ class ProductsView:
         if not asdf:
             return None
         folder = PurePosixPath("/", asdf).parent
-        return cls(collection=collections().scratch, folder=f"{folder}/", asdf=f"/{asdf}")
+        return cls(
+            collection=collections().scratch,
+            folder=f"{folder}/",
+            asdf=f"/{asdf}",
+            earlier_format=inversion.products.get("header_version") != HEADER_VERSION,
+        )
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ quicklooks. The contract is ../shared/L2-PRODUCTS.md."""
 from inversions.products.errors import ProductInputError
 from inversions.products.generate import GenerationResult, ProductFile, fit_results, generate
 from inversions.products.naming import inversion_dir, new_inversion_id
+from inversions.products.spec import HEADER_VERSION
 
 __all__ = [
+    "HEADER_VERSION",
     "GenerationResult",
     "ProductFile",
     "ProductInputError",
