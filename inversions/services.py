@@ -52,27 +52,59 @@ def _user_actor(user: AbstractBaseUser, kind: ActorKind) -> Actor:
     return Actor(kind, user)
 
 
-def queue_program(*, program_id: str, user: AbstractBaseUser, note: str = "") -> Inversion:
-    """ "Work on this next": invertible → queued, a new attempt owned by ``user``."""
-    _require(roles.is_inverter(user), "Only inverters may choose what to work on next.")
+def queue_program(
+    *, program_id: str, user: AbstractBaseUser, note: str = "", expected_state: State = State.INVERTIBLE
+) -> Inversion:
+    """A new attempt owned by ``user``: "Work on this next" from invertible (inverters), or
+    "Invert again" from published (inverters, or publishers in a campaign), whose event names
+    the attempt it follows (``again_after``). The earlier attempt stays, ended as published."""
+    if expected_state == State.INVERTIBLE:
+        _require(roles.is_inverter(user), "Only inverters may choose what to work on next.")
+        kind = ActorKind.INVERTER
+    elif expected_state == State.PUBLISHED:
+        _require(
+            roles.is_inverter(user) or roles.is_publisher(user),
+            "Only inverters and publishers may invert a program again.",
+        )
+        kind = ActorKind.INVERTER if roles.is_inverter(user) else ActorKind.PUBLISHER
+    else:
+        raise TransitionError(
+            f"A program that is {expected_state} cannot be queued: only invertible programs "
+            "(work on this next) and published ones (invert again)."
+        )
     with transaction.atomic():
         inversion = Inversion(program_id=program_id, owner=user, note=note.strip())
         details = {"inversion": inversion.id, "owner": user.get_username()}
         if inversion.note:
             details["note"] = inversion.note
-        # The event first: it locks the OP, so of two clicks at once only one gets here.
+        if expected_state == State.PUBLISHED:
+            # Under the OP's lock, so that the attempt named is the one the user saw published.
+            lock_in_state(program_id=program_id, expected_state=expected_state)
+            earlier = latest_published_inversion(program_id=program_id)
+            if earlier is not None:
+                details["again_after"] = earlier.id
+        # The event locks the OP (if not locked already): of two clicks at once only one gets here.
         record_event(
             program_id=program_id,
             to_state=State.QUEUED,
-            actor=_user_actor(user, ActorKind.INVERTER),
+            actor=_user_actor(user, kind),
             details=details,
-            expected_state=State.INVERTIBLE,
+            expected_state=expected_state,
         )
         last = Inversion.objects.filter(ended_at__isnull=True).order_by("-queue_position").first()
         inversion.queue_position = (last.queue_position + 1) if last else 0
         inversion.save(force_insert=True)
         start_automatic_step(state=State.QUEUED, inversion_id=inversion.id)
     return inversion
+
+
+def latest_published_inversion(*, program_id: str) -> Inversion | None:
+    """The OP's attempt published last, if any."""
+    return (
+        Inversion.objects.filter(program_id=program_id, end_reason=Inversion.EndReason.PUBLISHED)
+        .order_by("-ended_at", "-created_at")
+        .first()
+    )
 
 
 def start_work(*, program_id: str, user: AbstractBaseUser) -> ProgramEvent:

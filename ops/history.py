@@ -87,14 +87,19 @@ def lock_in_state(*, program_id: str, expected_state: State) -> ObservingProgram
     """Lock the OP row for the rest of the caller's transaction, and check that the OP is still
     in the state the user saw, for an action that records no event (the queue's order, say).
     StaleStateError says who moved it, and when."""
-    program = (
-        ObservingProgram.objects.select_for_update(of=("self",))
-        .select_related("current_event__actor_user")
-        .filter(pk=program_id)
-        .first()
-    )
+    program = ObservingProgram.objects.select_for_update().filter(pk=program_id).first()
     if program is None:
         raise TransitionError(f"There is no observing program {program_id}.")
+    # Read after the lock is held, as record_events does: a statement that waited for the lock
+    # sees the OP row's new version, but not the event inserted meanwhile.
+    program.current_event = (
+        ProgramEvent.objects.select_related("actor_user")
+        .defer("details")
+        .filter(pk=program.current_event_id)
+        .first()
+        if program.current_event_id
+        else None
+    )
     _check_expected(program, program.current_event, expected_state)
     return program
 

@@ -80,6 +80,10 @@ class ObservingProgram(models.Model):
     state = models.CharField(max_length=16, choices=State, blank=True, editable=False)
     # When the OP entered its state (information events keep it), kept by the same trigger.
     state_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # Since when the Level 1 data of its latest inversion changed (an information event with
+    # "stale" details); cleared when the OP enters queued, a new attempt that uses the new
+    # data. Kept by the same trigger (migration 0011): direct writes are ignored.
+    stale_since = models.DateTimeField(null=True, blank=True, editable=False)
     # The ranking (ops.scoring) of its best invertible IP, set by the qualification; None when
     # no IP is invertible. ``score_parts``: that IP's id and each term, for the page's hover.
     score = models.FloatField(null=True, blank=True)
@@ -99,6 +103,12 @@ class ObservingProgram(models.Model):
             models.Index(fields=["newest_dataset_created_at"], name="op_newest_created_idx"),
             models.Index(fields=["-first_seen_at", "id"], name="op_list_order_idx"),
             models.Index(fields=["state", "-first_seen_at", "id"], name="op_state_list_idx"),
+            # The board's stale OPs and the stale filter: a few among 20,000.
+            models.Index(
+                fields=["stale_since", "id"],
+                condition=models.Q(stale_since__isnull=False),
+                name="op_stale_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -114,6 +124,11 @@ class ObservingProgram(models.Model):
             for name, part in self.score_parts["parts"].items()
         )
         return f"{self.score:g} of 100 from {self.score_parts['instrument_program_id']}: {terms}"
+
+    @property
+    def is_stale(self) -> bool:
+        """Whether Level 1 data its latest inversion used changed afterwards."""
+        return self.stale_since is not None
 
     def settles_at(self) -> datetime | None:
         if self.newest_dataset_created_at is None:

@@ -69,6 +69,9 @@ TRANSITIONS: list[Transition] = [
     *_rules([S.GENERATED], [S.PUBLISHING], A.PUBLISHER),
     *_rules([S.PUBLISHING], [S.PUBLISHED, S.ERROR], A.WORKER),
     *_rules([S.ERROR], [S.QUEUED, S.INVERTED, S.GENERATED], A.INVERTER, A.PUBLISHER),
+    # "Invert again", a new attempt. DESIGN.md's table names the inverter; issue 21 also lets
+    # publishers queue published OPs again, through a reprocessing campaign.
+    *_rules([S.PUBLISHED], [S.QUEUED], A.INVERTER, A.PUBLISHER),
     *_rules([s for s in S if s != S.ARCHIVED], [S.ARCHIVED], A.STAFF),
     # archived -> the state before: checked against the archiving event in ops.history.
     *_rules([S.ARCHIVED], [s for s in S if s != S.ARCHIVED], A.STAFF),

@@ -2,15 +2,19 @@
 
 import dataclasses
 import shutil
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.utils import timezone
 
-from inversions import publication, services
+from inversions import publication, services, tasks
 from inversions.models import Inversion
 from inversions.products.synthetic import write_results
 from ops.history import Actor, StaleStateError, TransitionError, record_event
+from ops.models import ProgramEvent
 from ops.states import ActorKind, State
 from tests.factories import UserFactory, events_of, program_in_state
 from tests.inversions.conftest import demo_report, invertible_program
@@ -391,3 +395,131 @@ def test_actions_without_an_attempt_say_so(inverter):
     program = program_in_state(State.PREPROCESSED)
     with pytest.raises(TransitionError, match="no inversion under way"):
         services.start_work(program_id=program.pk, user=inverter)
+
+
+def published(inverter):
+    """A published OP whose attempt ended as published, as the worker leaves it."""
+    program = generated(inverter)
+    publish_attempt(program)
+    return program
+
+
+def publish_attempt(program):
+    """generated → published, and the open attempt ended as published."""
+    record_event(program_id=program.pk, to_state=State.PUBLISHING, actor=Actor(ActorKind.PUBLISHER))
+    event = record_event(program_id=program.pk, to_state=State.PUBLISHED, actor=Actor(ActorKind.WORKER))
+    Inversion.objects.filter(program=program, ended_at__isnull=True).update(
+        ended_at=event.created_at, end_reason=Inversion.EndReason.PUBLISHED
+    )
+
+
+@pytest.mark.parametrize(("role", "kind"), [("inverters", "inverter"), ("publishers", "publisher")])
+def test_invert_again_queues_a_new_attempt_naming_the_published_one(inverter, role, kind):
+    program = published(inverter)
+    earlier = Inversion.objects.get(program=program)
+    user = UserFactory(username="again", groups=[role])
+    inversion = services.queue_program(
+        program_id=program.pk, user=user, note="new calibration", expected_state=State.PUBLISHED
+    )
+    program.refresh_from_db()
+    event = events_of(program)[-1]
+    assert program.state == State.QUEUED
+    assert (event.from_state, event.actor_kind, event.actor_user) == ("published", kind, user)
+    assert event.details == {
+        "inversion": inversion.id,
+        "owner": "again",
+        "note": "new calibration",
+        "again_after": earlier.id,
+    }
+    assert inversion.id != earlier.id and inversion.owner == user and inversion.ended_at is None
+    earlier.refresh_from_db()
+    assert earlier.end_reason == Inversion.EndReason.PUBLISHED and earlier.ended_at is not None
+    assert services.open_inversion(program_id=program.pk) == inversion
+
+
+def test_invert_again_names_the_attempt_published_last(inverter):
+    program = published(inverter)
+    first = Inversion.objects.get(program=program)
+    services.queue_program(program_id=program.pk, user=inverter, expected_state=State.PUBLISHED)
+    move(program, State.PREPROCESSING, State.PREPROCESSED)
+    services.start_work(program_id=program.pk, user=inverter)
+    reported(program, inverter)
+    move(program, State.GENERATING, State.GENERATED)
+    second = services.open_inversion(program_id=program.pk)
+    publish_attempt(program)
+    third = services.queue_program(program_id=program.pk, user=inverter, expected_state=State.PUBLISHED)
+    assert events_of(program)[-1].details["again_after"] == second.id
+    assert Inversion.objects.filter(program=program).count() == 3
+    assert {first.id, second.id, third.id} == set(Inversion.objects.values_list("id", flat=True))
+
+
+def test_viewers_and_staff_without_a_role_cannot_invert_again(inverter, staff_user):
+    program = published(inverter)
+    viewer = UserFactory(groups=["viewers"])
+    for user in (viewer, UserFactory(is_staff=True)):
+        with pytest.raises(PermissionDenied, match="inverters and publishers"):
+            services.queue_program(program_id=program.pk, user=user, expected_state=State.PUBLISHED)
+    program.refresh_from_db()
+    assert program.state == State.PUBLISHED and Inversion.objects.count() == 1
+
+
+def test_work_on_this_next_stays_for_inverters_only_and_from_invertible_only(inverter, publisher):
+    program = invertible_program()
+    with pytest.raises(PermissionDenied):
+        services.queue_program(program_id=program.pk, user=publisher)
+    with pytest.raises(StaleStateError, match="no longer published: it is invertible"):
+        services.queue_program(program_id=program.pk, user=inverter, expected_state=State.PUBLISHED)
+    assert not Inversion.objects.exists()
+
+
+@pytest.mark.parametrize("state", [State.QUEUED, State.GENERATED, State.ERROR, State.ARCHIVED, "nonsense"])
+def test_queueing_from_any_other_state_is_refused_clearly(inverter, state):
+    program = program_in_state(State.PUBLISHED)
+    with pytest.raises(TransitionError, match="cannot be queued: only invertible programs"):
+        services.queue_program(program_id=program.pk, user=inverter, expected_state=state)
+    assert not Inversion.objects.exists()
+
+
+def test_invert_again_twice_from_the_same_page_queues_once_and_says_who(inverter, publisher):
+    program = published(inverter)
+    services.queue_program(program_id=program.pk, user=publisher, expected_state=State.PUBLISHED)
+    with pytest.raises(StaleStateError, match=r"no longer published: it is queued since .* by publisher"):
+        services.queue_program(program_id=program.pk, user=inverter, expected_state=State.PUBLISHED)
+    assert Inversion.objects.filter(program=program, ended_at__isnull=True).count() == 1
+
+
+def test_invert_again_of_an_unknown_program_is_a_clear_error(inverter):
+    with pytest.raises(TransitionError, match="There is no observing program"):
+        services.queue_program(program_id="../nope", user=inverter, expected_state=State.PUBLISHED)
+
+
+def test_invert_again_clicked_at_once_by_several_people_queues_one_attempt(committed_db, monkeypatch):
+    # The worker's step is only sent, never run: the OP stays queued, as the winner left it.
+    monkeypatch.setattr(tasks.preprocess, "apply_async", lambda *args, **options: None)
+    program = published(UserFactory(username="lead", groups=["inverters"]))
+    users = [
+        UserFactory(username=f"user{n}", groups=["inverters", "publishers"][n % 2 :][:1]) for n in range(6)
+    ]
+    start = Barrier(len(users))
+
+    def again(user):
+        start.wait()
+        try:
+            services.queue_program(program_id=program.pk, user=user, expected_state=State.PUBLISHED)
+            return "won"
+        except StaleStateError as refused:
+            return str(refused)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(users)) as pool:
+        outcomes = list(pool.map(again, users))
+    assert outcomes.count("won") == 1
+    winner = Inversion.objects.get(program=program, ended_at__isnull=True).owner.username
+    assert [o for o in outcomes if o != "won"] == [o for o in outcomes if o.endswith(f"by {winner}.")]
+    assert (
+        ProgramEvent.objects.filter(
+            program=program, to_state=State.QUEUED, from_state=State.PUBLISHED
+        ).count()
+        == 1
+    )
