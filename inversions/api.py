@@ -12,16 +12,19 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Field, ModelSchema, NinjaAPI, Query, Schema, Status
+from ninja import Field, ModelSchema, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import HttpError, ValidationError
 from ninja.security import APIKeyHeader, SessionAuth
+from pydantic import field_validator
 
-from inversions import actions, roles, services
+from inversions import actions, campaigns, roles, selectors, services, tasks
 from inversions.access import role_required
-from inversions.forms import DoneReportForm
+from inversions.forms import DoneReportForm, commit_prefix
+from inversions.models import Campaign
 from inversions.tokens import authenticate_token
 from ops import selectors as ops_selectors
 from ops.history import StaleStateError, TransitionError
@@ -115,9 +118,23 @@ class ProgramFilters(Schema):
     state: State | None = None
     proposal: str | None = Field(None, description="A proposal id, e.g. pid_2_10.")
     instrument: str | None = Field(None, description="OPs with an instrument program of it, e.g. VISP.")
+    commit: str | None = Field(
+        None,
+        description="OPs whose latest reported inversion's software commit starts with this: "
+        "4 to 40 hexadecimal digits, any case.",
+        examples=["1a2b3c4"],
+    )
+    stale: bool | None = Field(
+        None, description="Stale OPs (Level 1 data changed since the latest inversion), or not."
+    )
     limit: int = Field(100, ge=1, le=500)
     # Bounded: PostgreSQL's OFFSET is a bigint, and no installation holds a billion OPs.
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("commit")
+    @classmethod
+    def _commit_prefix(cls, value: str | None) -> str | None:
+        return commit_prefix(value) if value is not None else None
 
 
 class DatasetOut(ModelSchema):
@@ -289,6 +306,10 @@ def list_programs(request: HttpRequest, filters: Query[ProgramFilters]):
             program_id=OuterRef("pk"), instrument__iexact=filters.instrument
         )
         programs = programs.filter(Exists(with_instrument))
+    if filters.commit:
+        programs = programs.filter(pk__in=selectors.programs_by_latest_commit(filters.commit))
+    if filters.stale is not None:
+        programs = programs.filter(stale_since__isnull=not filters.stale)
     page_ids = list(programs.values_list("pk", flat=True)[filters.offset : filters.offset + filters.limit])
     return {
         "count": programs.count(),
@@ -452,3 +473,120 @@ def post_event(request: HttpRequest, program_id: str, body: EventIn):
     except TransitionError as error:
         return _conflict(error, current)
     return Status(201, event)
+
+
+# --- reprocessing campaigns ------------------------------------------------------------------
+
+# A program id as the store makes them (eid_2_10_opTest_R001.80001.13964206): printable, no blanks.
+PROGRAM_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+class CampaignProgramIn(Schema):
+    program_id: str = Field(pattern=PROGRAM_ID_PATTERN, examples=["eid_2_10_opTest_R001.80001.13964206"])
+    expected_state: State = Field(
+        description="The state the caller saw the OP in: published, to invert again."
+    )
+
+
+class CampaignIn(Schema):
+    """The OPs to invert again, in the order they are to be queued."""
+
+    programs: list[CampaignProgramIn] = Field(
+        min_length=1,
+        description=f"At most {campaigns.MAX_CAMPAIGN_PROGRAMS:,} (413 beyond), each once.",
+    )
+    description: str = Field("", max_length=300, description="Why, for the attempts' note.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "programs": [
+                        {"program_id": "eid_2_10_opTest_R001.80001.13964206", "expected_state": "published"}
+                    ],
+                    "description": "new stray-light correction",
+                }
+            ]
+        }
+    }
+
+
+class CampaignItemOut(Schema):
+    program_id: str
+    expected_state: str
+    outcome: str = Field(description="pending, queued or refused.")
+    reason: str = Field(description="Why it was refused: who moved it and when, or what is not allowed.")
+    inversion_id: str | None = Field(description="The new attempt, when queued.")
+
+
+class CampaignOut(Schema):
+    id: int
+    status: str = Field(description="running (the worker queues them; GET it again) or done.")
+    created_by: str
+    created_at: datetime
+    description: str
+    requested: int
+    queued: int
+    refused: int
+    finished_at: datetime | None
+    items: list[CampaignItemOut]
+
+    @staticmethod
+    def resolve_created_by(campaign: Campaign) -> str:
+        return campaign.created_by.get_username()
+
+    @staticmethod
+    def resolve_items(campaign: Campaign) -> list:
+        return list(campaign.items.order_by("position"))
+
+
+# A campaign's id is a bigint: a larger number names none (404, not a database error).
+MAX_CAMPAIGN_ID = 2**63 - 1
+
+
+def _campaign(campaign_id: int) -> Campaign:
+    campaign = Campaign.objects.select_related("created_by").filter(pk=campaign_id).first()
+    if campaign is None:
+        raise HttpError(404, f"There is no campaign {campaign_id}.")
+    return campaign
+
+
+@api.post(
+    "/campaigns",
+    auth=token_auth,
+    response={201: CampaignOut, 202: CampaignOut, **COMMON_ERRORS, 403: Detail, 413: Detail},
+    summary="Invert again many published programs (a reprocessing campaign)",
+)
+def post_campaign(request: HttpRequest, body: CampaignIn):
+    """Queue each OP to invert again, from the state the caller saw it in, each in a transaction
+    of its own; an OP that moved meanwhile, or may not be queued, is refused with the reason.
+    Publishers only. Up to 50 OPs are done before the answer (201); more are queued by the
+    worker (202): `GET /api/campaigns/{id}` follows them."""
+    user = request.auth
+    if len(body.programs) > campaigns.MAX_CAMPAIGN_PROGRAMS:
+        return Status(
+            413, {"detail": f"A campaign takes {campaigns.MAX_CAMPAIGN_PROGRAMS:,} programs at most."}
+        )
+    try:
+        campaign = campaigns.create_campaign(
+            user=user,
+            items=[(item.program_id, item.expected_state) for item in body.programs],
+            description=body.description,
+        )
+    except campaigns.CampaignRefused as error:
+        return Status(400, {"errors": {"programs": [str(error)]}})
+    campaigns.confirm_campaign(campaign_id=campaign.pk, user=user)
+    if campaign.requested <= campaigns.RUN_IN_REQUEST_AT_MOST:
+        return Status(201, campaigns.run_campaign(campaign_id=campaign.pk))
+    transaction.on_commit(lambda: tasks.run_campaign.delay(campaign.pk))
+    return Status(202, _campaign(campaign.pk))
+
+
+@api.get(
+    "/campaigns/{campaign_id}",
+    response={200: CampaignOut, **COMMON_ERRORS, 404: Detail},
+    summary="A campaign: its progress, or what it queued and refused",
+)
+def get_campaign(request: HttpRequest, campaign_id: int = Path(..., ge=1, le=MAX_CAMPAIGN_ID)):
+    """A campaign's counts and each OP's outcome, in the campaign's order."""
+    return _campaign(campaign_id)

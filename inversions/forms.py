@@ -18,11 +18,68 @@ from inversions.transfers import (
     TransferError,
     get_backend,
 )
+from ops.forms import ProgramFilterForm
 from ops.states import State
 
 COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+# What users type to find a commit: its first hexadecimal digits, 4 at least (git's shortest).
+COMMIT_PREFIX = re.compile(r"[0-9a-f]{4,40}")
+
+
+def commit_prefix(text: str) -> str:
+    """``text`` as a commit prefix (lowercase hex, 4 to 40 digits); ValueError saying why not."""
+    prefix = text.strip().lower()
+    if not COMMIT_PREFIX.fullmatch(prefix):
+        raise ValueError("A software commit is 4 to 40 hexadecimal digits (0-9, a-f), e.g. 1a2b3c4.")
+    return prefix
+
+
 # The software's commit page is asked once per report; a slow server is reported as such.
 COMMIT_CHECK_TIMEOUT_S = 10
+
+
+class ProgramListForm(ProgramFilterForm):
+    """The programs table's filters, with the software commit of each OP's latest inversion.
+    Unlike the other filters, a commit that is not one is an error the page shows: leaving it
+    out would show every program as if they matched it."""
+
+    commit = forms.CharField(
+        label="Commit",
+        max_length=200,  # longer is refused by clean_commit, with the message of any other
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "1a2b3c4", "size": 10, "spellcheck": "false"}),
+        help_text="The software commit (or its first digits) of the latest inversion.",
+    )
+
+    def clean_commit(self) -> str:
+        text = self.cleaned_data["commit"]
+        if not text:
+            return ""
+        try:
+            return commit_prefix(text)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+
+    def commit_error(self) -> str:
+        """The commit's error, "" when it is a commit or none was given."""
+        self.is_valid()
+        return " ".join(self.errors.get("commit", []))
+
+    def campaign_filters(self) -> dict[str, str]:
+        """The valid filters that choose the OPs, for the campaign form to post again."""
+        values = self.filters()
+        return {name: values[name] for name in ("commit", "stale", "instrument", "proposal", "q", "sort")}
+
+    def description(self) -> str:
+        """The filters in words, for a campaign ("commit 1a2b3c4, stale, proposal pid_2_10")."""
+        values = self.filters()
+        parts = [f"commit {values['commit']}"] if values["commit"] else []
+        if values["stale"]:
+            parts.append({"yes": "stale", "no": "not stale"}[values["stale"]])
+        parts += [f"{name} {values[name]}" for name in ("instrument", "proposal") if values[name]]
+        if values["q"]:
+            parts.append(f"search “{values['q']}”")
+        return ", ".join(parts)
 
 
 class ActionForm(forms.Form):

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from ops.models import ObservingProgram
+from ops.states import State
 
 INVERSION_ID_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -70,6 +71,22 @@ class Inversion(models.Model):
             models.UniqueConstraint(
                 fields=["program"], condition=Q(ended_at__isnull=True), name="one_open_inversion_per_program"
             )
+        ]
+        indexes = [
+            # The filter by the software commit of each OP's latest reported attempt
+            # (inversions.selectors.programs_by_latest_commit): a prefix of the commit, then
+            # whether a later report of the same OP exists.
+            models.Index(
+                fields=["software_commit"],
+                opclasses=["varchar_pattern_ops"],  # LIKE 'prefix%' whatever the collation
+                condition=Q(reported_at__isnull=False),
+                name="inversion_commit_idx",
+            ),
+            models.Index(
+                fields=["program", "reported_at"],
+                condition=Q(reported_at__isnull=False),
+                name="inversion_reported_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -143,6 +160,76 @@ class Transfer(models.Model):
         if self.submitted_at and self.completed_at:
             return self.completed_at - self.submitted_at
         return None
+
+
+class Campaign(models.Model):
+    """A reprocessing campaign: a publisher's request to invert again a set of published OPs,
+    each checked against the state the publisher saw, and its outcome.
+
+    Made as a draft when the publisher asks for it (the confirmation page lists its items);
+    confirming it moves it to running once (a second post of the same confirmation finds it
+    running or done), and each OP is then queued or refused in a transaction of its own.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "awaiting confirmation"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # What chose the OPs, in words ("commit 1a2b3c, stale"), for the pages and the new attempts' note.
+    description = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.DRAFT)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requested = models.PositiveIntegerField(default=0)
+    queued = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"campaign {self.pk} ({self.status})"
+
+    @property
+    def done_count(self) -> int:
+        return self.queued + self.refused
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done_count / self.requested) if self.requested else 100
+
+
+class CampaignItem(models.Model):
+    """One OP of a campaign, the state its publisher saw it in, and what became of it."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "pending"
+        QUEUED = "queued", "queued"
+        REFUSED = "refused", "refused"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    program = models.ForeignKey(ObservingProgram, on_delete=models.PROTECT, related_name="+", db_index=False)
+    expected_state = models.CharField(max_length=16, choices=State)
+    outcome = models.CharField(max_length=16, choices=Outcome, default=Outcome.PENDING)
+    reason = models.TextField(blank=True)
+    inversion = models.ForeignKey(
+        Inversion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "position"], name="campaign_item_position"),
+            models.UniqueConstraint(fields=["campaign", "program"], name="campaign_item_program"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} ({self.outcome})"
 
 
 class ApiToken(models.Model):

@@ -8,13 +8,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Window
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inversions import actions, overdue
-from inversions.models import Inversion, Transfer
+from inversions.models import Campaign, Inversion, Transfer
 from inversions.products.spec import HEADER_VERSION
 from inversions.transfers import collections, get_backend
 from ops import selectors as ops_selectors
@@ -425,3 +426,49 @@ def board(*, now: datetime, user) -> Board:
         may_queue=actions.ACTIONS_BY_SLUG["queue"].may(user),
         read_only=not actions.may_act(user),
     )
+
+
+# --- the software commit filter and the campaigns ----------------------------------------------
+
+def programs_by_latest_commit(prefix: str) -> QuerySet:
+    """The ids of the OPs whose latest reported attempt ("Report done") names a software commit
+    starting with ``prefix`` (inversions.forms.commit_prefix): a query for ops' ``within`` filters.
+
+    An OP queued again keeps the commit of its last report until the new attempt reports.
+    """
+    later_report = Inversion.objects.filter(
+        program_id=OuterRef("program_id"), reported_at__gt=OuterRef("reported_at")
+    )
+    return (
+        Inversion.objects.filter(reported_at__isnull=False, software_commit__startswith=prefix)
+        .exclude(Exists(later_report))
+        .values("program_id")
+    )
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    campaign: Campaign
+    items: Page  # CampaignItem, each with ``program`` and its current event
+    outcome: str  # the items shown: "" (all), or one CampaignItem.Outcome
+
+    @property
+    def outcomes(self) -> list[tuple[str, str]]:
+        """The item tabs: (outcome, label with its count), from the campaign's counters."""
+        campaign = self.campaign
+        pending = campaign.requested - campaign.done_count
+        tabs = [("", f"all {campaign.requested}"), ("queued", f"queued {campaign.queued}")]
+        tabs.append(("refused", f"refused {campaign.refused}"))
+        return tabs + ([("pending", f"pending {pending}")] if pending else [])
+
+
+def campaign_view(
+    *, campaign_id: int, outcome: str = "", page_number: Any = 1, per_page: int = 100
+) -> CampaignView:
+    """A campaign and one page of its items (of one outcome, or all), in the campaign's order;
+    Campaign.DoesNotExist if there is none."""
+    campaign = Campaign.objects.select_related("created_by").get(pk=campaign_id)
+    items = campaign.items.select_related("program__current_event__actor_user").order_by("position")
+    if outcome:
+        items = items.filter(outcome=outcome)
+    return CampaignView(campaign, Paginator(items, per_page).get_page(page_number), outcome)

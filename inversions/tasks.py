@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from inversions import overdue, pipeline
+from inversions import campaigns, overdue, pipeline
 from inversions.transfers import SubmissionIdUnavailable
 
 log = logging.getLogger(__name__)
@@ -56,3 +56,9 @@ def poll_transfers() -> int:
 def email_overdue() -> int:
     """Beat, daily: each owner their overdue OPs, the lead a summary; returns emails sent."""
     return overdue.email_overdue()
+
+
+@shared_task
+def run_campaign(campaign_id: int) -> None:
+    """After a long campaign's confirmation: queue its OPs one by one (its page shows progress)."""
+    campaigns.run_campaign(campaign_id=campaign_id)

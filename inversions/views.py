@@ -1,4 +1,5 @@
-"""Pages of the work: an OP's page with its work panel, the actions, "Report done", the queue."""
+"""Pages of the work: an OP's page with its work panel, the actions, "Report done", the queue,
+the programs table with the inversions' filters, and reprocessing campaigns."""
 
 from __future__ import annotations
 
@@ -10,24 +11,29 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import retarget
 
-from inversions import actions, roles, selectors, services
+from inversions import actions, campaigns, roles, selectors, services, tasks
 from inversions.chart_svg import pipeline_charts
 from inversions.charts import charts_data
-from inversions.forms import DoneReportForm
+from inversions.forms import DoneReportForm, ProgramListForm
 from inversions.globus_picker import CHOICE_PARAMETER, picker_url, take_choice
+from inversions.models import Campaign, CampaignItem, Inversion
 from inversions.paths import PathRefused, inside
 from inversions.pipeline import datasets_to_preprocess
 from level2.htmx import VARY, render_page
 from ops import selectors as ops_selectors
+from ops import views as ops_views
 from ops.history import TransitionError
 from ops.models import ObservingProgram
 from ops.states import State
@@ -270,3 +276,151 @@ def charts(request):
     data = charts_data(now=timezone.now())
     context = {"data": data, "charts": pipeline_charts(data.history) if data.history else None}
     return render_page(request, "inversions/charts.html", context, part="charts")
+
+
+# --- the programs table, and reprocessing campaigns from it ------------------------------------
+
+
+def _filtered_programs(form: ProgramListForm) -> dict:
+    """The selectors' filter arguments from the form (its commit through this app's inversions)."""
+    filters = form.filters()
+    if form.commit_error():
+        within = Inversion.objects.none()  # a commit that is none: nothing matches it
+    elif filters["commit"]:
+        within = selectors.programs_by_latest_commit(filters["commit"])
+    else:
+        within = None
+    return {
+        "instrument": filters["instrument"],
+        "proposal": filters["proposal"],
+        "search": filters["q"],
+        "stale": form.stale_filter(),
+        "within": within,
+    }
+
+
+@login_required
+@require_GET
+def program_list(request):
+    """ops' programs table, with the filter by software commit and, for publishers, the campaign
+    of the published programs it keeps."""
+    form = ProgramListForm(request.GET, instruments=ops_selectors.instrument_names())
+    filters = form.filters()
+    chosen = _filtered_programs(form)
+    counts = ops_selectors.state_counts(**chosen)
+    counts[""] = sum(counts.values())  # the "all" tab, OPs without an event yet included
+    page = ops_selectors.program_page(
+        state=filters["state"],
+        sort=filters["sort"],
+        page_number=request.GET.get("page"),
+        per_page=ops_views.PROGRAMS_PER_PAGE,
+        count=counts.get(filters["state"], 0),
+        **chosen,
+    )
+    filtered = bool(form.commit_error()) or any(
+        filters[name] for name in ("state", "instrument", "proposal", "q", "commit", "stale")
+    )
+    published = counts.get(State.PUBLISHED, 0) if filters["state"] in ("", State.PUBLISHED) else 0
+    context = {
+        "form": form,
+        "commit_error": form.commit_error(),
+        "page": page,
+        "state": filters["state"],
+        "filtered": filtered,
+        "headers": ops_views.column_headers(request, filters["sort"]),
+        "now": timezone.now(),
+        "state_tabs": [
+            (value, label, counts.get(value, 0)) for value, label in [("", "all"), *State.choices]
+        ],
+        # A campaign is offered on a filtered table only: the whole archive is one click too far.
+        "campaign": {
+            "count": published,
+            "filters": form.campaign_filters(),
+            "too_many": published > campaigns.MAX_CAMPAIGN_PROGRAMS,
+            "max": campaigns.MAX_CAMPAIGN_PROGRAMS,
+        }
+        if filtered and published and roles.is_publisher(request.user) and not form.commit_error()
+        else None,
+    }
+    # A commit that is not one is the request's error; htmx swaps only 2xx answers, so the
+    # table's part says it with a 200.
+    status = 400 if context["commit_error"] and not request.htmx else 200
+    return render_page(request, "inversions/program_list.html", context, part="program-table", status=status)
+
+
+@login_required
+@require_POST
+def campaign_new(request):
+    """ "Queue all N to invert again": a draft campaign of the published programs that the
+    posted filters keep, in the table's order; its page asks for the confirmation."""
+    if not roles.is_publisher(request.user):
+        raise PermissionDenied("Only publishers may run a reprocessing campaign.")
+    form = ProgramListForm(request.POST, instruments=ops_selectors.instrument_names())
+    if form.commit_error():
+        messages.error(request, form.commit_error())
+        return redirect("program-list")
+    filters = form.filters()
+    ids = ops_selectors.program_ids(state=State.PUBLISHED, sort=filters["sort"], **_filtered_programs(form))
+    # One more than a campaign takes: enough to say that there are too many.
+    ids = list(ids[: campaigns.MAX_CAMPAIGN_PROGRAMS + 1])
+    try:
+        campaign = campaigns.create_campaign(
+            user=request.user,
+            items=[(program_id, State.PUBLISHED) for program_id in ids],
+            description=form.description(),
+        )
+    except campaigns.CampaignRefused as error:
+        messages.error(request, str(error))
+        return redirect(f"{reverse('program-list')}?{urlencode(form.campaign_filters())}")
+    seen = request.POST.get("seen_count", "")
+    if seen.isdigit() and int(seen) != campaign.requested:
+        messages.warning(
+            request, f"The table showed {seen} published programs; {campaign.requested} match the filter now."
+        )
+    return redirect("inversions:campaign", campaign.pk)
+
+
+@login_required
+@require_GET
+def campaign_detail(request, campaign_id: int):
+    """A campaign: its confirmation (a draft), its progress (running: the part polls), or its
+    summary. Every tab and reload shows the same run."""
+    outcome = request.GET.get("outcome", "")
+    if outcome not in CampaignItem.Outcome.values:
+        outcome = ""
+    try:
+        view = selectors.campaign_view(
+            campaign_id=campaign_id, outcome=outcome, page_number=request.GET.get("page")
+        )
+    except Campaign.DoesNotExist:
+        raise Http404("No such campaign.") from None
+    context = {
+        "view": view,
+        "campaign": view.campaign,
+        "may_confirm": view.campaign.status == Campaign.Status.DRAFT
+        and view.campaign.created_by_id == request.user.pk
+        and roles.is_publisher(request.user),
+    }
+    return render_page(request, "inversions/campaign.html", context, part="campaign-status")
+
+
+@login_required
+@require_POST
+def campaign_confirm(request, campaign_id: int):
+    """The confirmation: queue the campaign's OPs, here when they are few, else in the worker.
+    Posted again (Back, a second tab), it queues nothing and shows the same run."""
+    try:
+        confirmed = campaigns.confirm_campaign(campaign_id=campaign_id, user=request.user)
+    except Campaign.DoesNotExist:
+        raise Http404("No such campaign.") from None
+    if not confirmed:
+        messages.info(request, "This campaign was confirmed already: here is how it went.")
+        return redirect("inversions:campaign", campaign_id)
+    requested = Campaign.objects.values_list("requested", flat=True).get(pk=campaign_id)
+    if requested <= campaigns.RUN_IN_REQUEST_AT_MOST:
+        campaign = campaigns.run_campaign(campaign_id=campaign_id)
+        messages.success(request, f"Queued {campaign.queued}, refused {campaign.refused}.")
+    else:
+        transaction.on_commit(lambda: tasks.run_campaign.delay(campaign_id))
+        messages.success(request, f"Queueing {requested} programs: this page follows it.")
+    return redirect("inversions:campaign", campaign_id)

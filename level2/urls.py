@@ -18,7 +18,8 @@ urlpatterns = [
     path("api/", api.urls),
     # Prometheus; /healthz and /readyz are answered by inversions.health's middleware.
     path("metrics", health.metrics, name="metrics"),
-    # An OP's page: what ops knows of it, with the work of the inversions app.
+    # The programs table and an OP's page: what ops knows, with the inversions app's facts.
+    path("programs/", inversions_views.program_list, name="program-list"),
     path("programs/<str:program_id>/", inversions_views.program_detail, name="program-detail"),
     path("", include("ops.urls")),
     path("", include("inversions.urls")),

@@ -27,6 +27,12 @@ class ProgramFilterForm(forms.Form):
             attrs={"type": "search", "placeholder": "program, proposal or experiment id", "size": 28}
         ),
     )
+    stale = forms.ChoiceField(
+        label="Stale",
+        choices=[("", "any"), ("yes", "stale"), ("no", "not stale")],
+        required=False,
+        help_text="Level 1 data changed since the latest inversion.",
+    )
     sort = forms.ChoiceField(
         choices=[(key, label) for key, (label, _) in PROGRAM_SORTS.items()], required=False
     )
@@ -41,3 +47,7 @@ class ProgramFilterForm(forms.Form):
         values = {name: self.cleaned_data.get(name) or "" for name in self.fields}
         values["sort"] = values["sort"] or DEFAULT_PROGRAM_SORT
         return values
+
+    def stale_filter(self) -> bool | None:
+        """The stale filter as the selectors take it: True, False, or None (either)."""
+        return {"yes": True, "no": False}.get(self.filters()["stale"])

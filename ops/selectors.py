@@ -51,8 +51,20 @@ DEFAULT_PROGRAM_SORT = "newest"
 
 
 def _filter_programs(
-    programs: QuerySet[ObservingProgram], *, instrument: str = "", proposal: str = "", search: str = ""
+    programs: QuerySet[ObservingProgram],
+    *,
+    instrument: str = "",
+    proposal: str = "",
+    search: str = "",
+    stale: bool | None = None,
+    within: QuerySet | None = None,
 ) -> QuerySet[ObservingProgram]:
+    """``within``: a query of OP ids that keeps only those, for a filter of another app's
+    facts (the inversions app's software commit): ops does not know them."""
+    if within is not None:
+        programs = programs.filter(pk__in=within)
+    if stale is not None:
+        programs = programs.filter(stale_since__isnull=not stale)
     if instrument:
         programs = programs.filter(
             Exists(InstrumentProgram.objects.filter(program_id=OuterRef("pk"), instrument=instrument))
@@ -70,12 +82,38 @@ def _filter_programs(
     return programs
 
 
+def program_ids(
+    *,
+    state: str = "",
+    instrument: str = "",
+    proposal: str = "",
+    search: str = "",
+    stale: bool | None = None,
+    within: QuerySet | None = None,
+    sort: str = DEFAULT_PROGRAM_SORT,
+) -> QuerySet:
+    """The ids of the OPs that the filters keep, in the order ``sort`` (a PROGRAM_SORTS key)."""
+    ids = _filter_programs(
+        ObservingProgram.objects.all(),
+        instrument=instrument,
+        proposal=proposal,
+        search=search,
+        stale=stale,
+        within=within,
+    ).order_by(*PROGRAM_SORTS[sort][1])
+    if state:
+        ids = ids.filter(state=state)
+    return ids.values_list("pk", flat=True)
+
+
 def program_page(
     *,
     state: str = "",
     instrument: str = "",
     proposal: str = "",
     search: str = "",
+    stale: bool | None = None,
+    within: QuerySet | None = None,
     sort: str = DEFAULT_PROGRAM_SORT,
     page_number: Any = 1,
     per_page: int = 50,
@@ -90,12 +128,16 @@ def program_page(
     events, proposals, experiments and instruments, so a page deep in 20,000 OPs costs about
     what the first one does.
     """
-    ids = _filter_programs(
-        ObservingProgram.objects.all(), instrument=instrument, proposal=proposal, search=search
-    ).order_by(*PROGRAM_SORTS[sort][1])
-    if state:
-        ids = ids.filter(state=state)
-    paginator = Paginator(ids.values_list("pk", flat=True), per_page)
+    ids = program_ids(
+        state=state,
+        instrument=instrument,
+        proposal=proposal,
+        search=search,
+        stale=stale,
+        within=within,
+        sort=sort,
+    )
+    paginator = Paginator(ids, per_page)
     if count is not None:
         paginator.count = count  # a cached_property: once set, it is not queried
     page = paginator.get_page(page_number)
@@ -115,10 +157,22 @@ def program_instruments() -> ArraySubquery:
     )
 
 
-def state_counts(*, instrument: str = "", proposal: str = "", search: str = "") -> dict[str, int]:
+def state_counts(
+    *,
+    instrument: str = "",
+    proposal: str = "",
+    search: str = "",
+    stale: bool | None = None,
+    within: QuerySet | None = None,
+) -> dict[str, int]:
     """How many OPs (of those the other filters keep) are in each state, in one grouped query."""
     programs = _filter_programs(
-        ObservingProgram.objects.all(), instrument=instrument, proposal=proposal, search=search
+        ObservingProgram.objects.all(),
+        instrument=instrument,
+        proposal=proposal,
+        search=search,
+        stale=stale,
+        within=within,
     )
     rows = programs.values("state").annotate(n=Count("pk")).order_by()
     return {row["state"]: row["n"] for row in rows}

@@ -4,7 +4,6 @@ from ops import views
 
 app_name = "ops"
 urlpatterns = [
-    path("programs/", views.program_list, name="program-list"),
     path("proposals/", views.proposal_list, name="proposal-list"),
     path("proposals/<str:proposal_id>/", views.proposal_detail, name="proposal-detail"),
     path("scans/", views.scan_list, name="scan-list"),

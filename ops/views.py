@@ -13,7 +13,6 @@ from ops import selectors, tasks
 from ops.forms import ProgramFilterForm
 from ops.models import Proposal, Scan
 from ops.scan import ScanAlreadyRunning, request_scan
-from ops.states import State
 
 PROGRAMS_PER_PAGE = 50
 
@@ -27,7 +26,7 @@ SORTABLE_COLUMNS = {
 }
 
 
-def _column_headers(request, sort: str) -> dict[str, dict[str, str]]:
+def column_headers(request, sort: str) -> dict[str, dict[str, str]]:
     """Per sortable column, the link that sorts by it (a second click reverses the order) with
     the other parameters kept, and its aria-sort when the table is sorted by it."""
     headers = {}
@@ -38,39 +37,6 @@ def _column_headers(request, sort: str) -> dict[str, dict[str, str]]:
         query.pop("page", None)
         headers[column] = {"href": f"?{query.urlencode()}", "aria_sort": dict(orders).get(sort, "")}
     return headers
-
-
-@login_required
-@require_GET
-def program_list(request):
-    form = ProgramFilterForm(request.GET, instruments=selectors.instrument_names())
-    filters = form.filters()
-    counts = selectors.state_counts(
-        instrument=filters["instrument"], proposal=filters["proposal"], search=filters["q"]
-    )
-    counts[""] = sum(counts.values())  # the "all" tab, OPs without an event yet included
-    page = selectors.program_page(
-        state=filters["state"],
-        instrument=filters["instrument"],
-        proposal=filters["proposal"],
-        search=filters["q"],
-        sort=filters["sort"],
-        page_number=request.GET.get("page"),
-        per_page=PROGRAMS_PER_PAGE,
-        count=counts.get(filters["state"], 0),
-    )
-    context = {
-        "form": form,
-        "page": page,
-        "state": filters["state"],
-        "filtered": any(filters[name] for name in ("state", "instrument", "proposal", "q")),
-        "headers": _column_headers(request, filters["sort"]),
-        "now": timezone.now(),
-        "state_tabs": [
-            (value, label, counts.get(value, 0)) for value, label in [("", "all"), *State.choices]
-        ],
-    }
-    return render_page(request, "ops/program_list.html", context, part="program-table")
 
 
 PROPOSALS_PER_PAGE = 50
@@ -102,7 +68,7 @@ def proposal_detail(request, proposal_id: str):
     context = {
         "summary": summary,
         "page": page,
-        "headers": _column_headers(request, sort),
+        "headers": column_headers(request, sort),
         "now": timezone.now(),
     }
     return render_page(request, "ops/proposal_detail.html", context, part="refresh")

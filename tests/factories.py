@@ -7,6 +7,7 @@ import datetime as dt
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from inversions.models import ApiToken
 from inversions.tokens import assign_secret
@@ -175,6 +176,22 @@ class InversionFactory(factory.django.DjangoModelFactory):
     program = factory.SubFactory(ObservingProgramFactory)
     owner = factory.SubFactory(UserFactory)
     queue_position = factory.Sequence(lambda n: n)
+
+    class Params:
+        # Reported done with ``software_commit`` and published: an OP's earlier inversion.
+        published = factory.Trait(
+            reported_at=factory.LazyFunction(timezone.now),
+            software_commit=factory.Sequence(lambda n: f"{n:07x}"),
+            ended_at=factory.SelfAttribute("reported_at"),
+            end_reason="published",
+        )
+
+
+def published_program(*, commit: str, **program_fields) -> ObservingProgram:
+    """A published OP whose one inversion was reported done with the software commit ``commit``."""
+    program = program_in_state(State.PUBLISHED, **program_fields)
+    InversionFactory(program=program, published=True, software_commit=commit)
+    return program
 
 
 class TransferFactory(factory.django.DjangoModelFactory):

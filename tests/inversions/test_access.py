@@ -57,7 +57,7 @@ def test_the_walk_finds_the_pages_and_the_api():
     assert {
         "board",
         "program-detail",
-        "ops:program-list",
+        "program-list",
         "inversions:report-done",
         "api:openapi-json",
     } <= names
@@ -96,7 +96,7 @@ def test_the_no_role_page_says_whom_to_ask_and_shows_nothing_else(client):
     assert response.status_code == 403
     assert "newcomer" in html and "has no role in Level 2 yet" in html
     assert '<a href="mailto:desk@nso.example">Ada Desk</a>' in html
-    assert reverse("ops:program-list") not in html and "Log out" in html
+    assert reverse("program-list") not in html and "Log out" in html
 
 
 def test_an_api_token_of_an_account_with_no_role_is_refused_saying_why(client):

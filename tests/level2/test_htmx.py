@@ -18,7 +18,7 @@ def refreshed_pages() -> list[str]:
     scan = ScanFactory()
     return [
         reverse("board"),
-        reverse("ops:program-list") + "?state=invertible",
+        reverse("program-list") + "?state=invertible",
         reverse("ops:proposal-list"),
         reverse("ops:proposal-detail", args=[program.proposal_id]),
         reverse("ops:scan-list"),

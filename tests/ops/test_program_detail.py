@@ -178,7 +178,7 @@ def test_the_page_makes_a_constant_number_of_queries(viewer_client):
 def test_the_list_links_to_the_page_and_shows_settling(viewer_client):
     settled = op(id="eid_1_1_opSETTLED_R001.1.1")
     arriving = op(id="eid_1_2_opARRIVING_R001.1.1", created=dt.datetime(2025, 6, 30, tzinfo=dt.UTC))
-    html = viewer_client.get(reverse("ops:program-list")).content.decode()
+    html = viewer_client.get(reverse("program-list")).content.decode()
     assert f'href="{reverse("program-detail", args=[settled.pk])}"' in html
     assert f'href="{reverse("program-detail", args=[arriving.pk])}"' in html
     assert "settles on 2025-07-07" in html

@@ -32,13 +32,13 @@ def test_the_login_page_answers(client):
 
 
 def test_programs_need_a_login(client):
-    response = client.get(reverse("ops:program-list"))
+    response = client.get(reverse("program-list"))
     assert response.status_code == 302
     assert response.url.startswith(reverse("login"))
 
 
 def test_an_empty_programs_page_says_why(viewer_client):
-    response = viewer_client.get(reverse("ops:program-list"))
+    response = viewer_client.get(reverse("program-list"))
     assert response.status_code == 200
     assert b"appear after the first scan" in response.content
 
@@ -46,22 +46,22 @@ def test_an_empty_programs_page_says_why(viewer_client):
 def test_programs_page_lists_and_filters_by_state(viewer_client):
     program_in_state(State.INVERTIBLE, id="eid_1_1_opINV_R001.1.1")
     program_in_state(State.QUEUED, id="eid_1_2_opQUE_R001.1.1")
-    everything = viewer_client.get(reverse("ops:program-list"))
+    everything = viewer_client.get(reverse("program-list"))
     assert b"opINV" in everything.content and b"opQUE" in everything.content
-    queued = viewer_client.get(reverse("ops:program-list"), {"state": "queued"})
+    queued = viewer_client.get(reverse("program-list"), {"state": "queued"})
     assert b"opQUE" in queued.content and b"opINV" not in queued.content
 
 
 def test_htmx_requests_get_only_the_table(viewer_client):
     program_in_state(State.INVERTIBLE, id="eid_1_1_opINV_R001.1.1")
-    response = viewer_client.get(reverse("ops:program-list"), {"q": "opINV"}, headers={"HX-Request": "true"})
+    response = viewer_client.get(reverse("program-list"), {"q": "opINV"}, headers={"HX-Request": "true"})
     assert response.content.lstrip().startswith(b'<div id="program-table" ')
     assert b"<html" not in response.content
 
 
 def test_an_unknown_state_filter_shows_everything(viewer_client):
     program_in_state(State.INVERTIBLE, id="eid_1_1_opINV_R001.1.1")
-    response = viewer_client.get(reverse("ops:program-list"), {"state": "nonsense", "page": "x"})
+    response = viewer_client.get(reverse("program-list"), {"state": "nonsense", "page": "x"})
     assert response.status_code == 200
     assert b"opINV" in response.content
 
@@ -83,7 +83,7 @@ def op_at(when: dt.datetime, state=State.INVERTIBLE, *, instruments=(), **fields
 
 def listed(client, **params) -> list[str]:
     """The ids of the OPs that the programs page shows, in its order."""
-    response = client.get(reverse("ops:program-list"), params)
+    response = client.get(reverse("program-list"), params)
     assert response.status_code == 200
     return re.findall(r'<a href="/programs/([^"/]+)/"><code>', response.content.decode())
 
@@ -93,7 +93,7 @@ def test_the_instrument_filter_keeps_ops_with_an_ip_of_that_instrument(viewer_cl
     op_at(T0 + HOUR, id="op.vbi", instruments=["VBI"])
     op_at(T0 + 2 * HOUR, id="op.both", instruments=["VISP", "VBI"])
     assert listed(viewer_client, instrument="VBI") == ["op.both", "op.vbi"]
-    page = viewer_client.get(reverse("ops:program-list")).content.decode()
+    page = viewer_client.get(reverse("program-list")).content.decode()
     assert '<option value="VBI">VBI</option>' in page and '<option value="VISP">VISP</option>' in page
     assert "<td>VBI, VISP</td>" in page  # the instruments column, sorted
 
@@ -102,7 +102,7 @@ def test_the_proposal_filter_keeps_that_proposals_ops_and_counts_only_them(viewe
     op_at(T0, id="op.nine", proposal=ProposalFactory(id="pid_2_9"))
     op_at(T0, State.QUEUED, id="op.ninety", proposal=ProposalFactory(id="pid_2_90"))
     assert listed(viewer_client, proposal="pid_2_9") == ["op.nine"]
-    page = viewer_client.get(reverse("ops:program-list"), {"proposal": "pid_2_9"}).content.decode()
+    page = viewer_client.get(reverse("program-list"), {"proposal": "pid_2_9"}).content.decode()
     assert re.search(r">all <b>1</b>", page) and re.search(r">queued <b>0</b>", page)
 
 
@@ -153,19 +153,19 @@ def test_score_sorts_best_first_nulls_last_ties_to_the_op_seen_first(viewer_clie
             score_parts=None if score is None else {"instrument_program_id": "ip.1", "parts": {}},
         )
     assert listed(viewer_client, sort="score") == ["op.ninety.old", "op.ninety.new", "op.fifty", "op.none"]
-    page = viewer_client.get(reverse("ops:program-list"), {"sort": "score"}).content.decode()
+    page = viewer_client.get(reverse("program-list"), {"sort": "score"}).content.decode()
     assert 'title="90 of 100 from ip.1: "' in page  # the score's hover (ops/score.html)
 
 
 def test_sortable_headers_are_links_with_aria_sort(viewer_client):
     op_at(T0, id="op.a")
-    page = viewer_client.get(reverse("ops:program-list"), {"sort": "state_age", "q": "op", "page": "1"})
+    page = viewer_client.get(reverse("program-list"), {"sort": "state_age", "q": "op", "page": "1"})
     html = page.content.decode()
     # The sorted column says so and reverses on a click; the others sort their way first.
     assert '<th scope="col" aria-sort="ascending"><a href="?sort=-state_age&amp;q=op">Since</a></th>' in html
     assert '<th scope="col" class="number"><a href="?sort=score&amp;q=op">Score</a></th>' in html
     assert '<a href="?sort=datasets&amp;q=op">Datasets</a>' in html
-    html = viewer_client.get(reverse("ops:program-list"), {"sort": "score"}).content.decode()
+    html = viewer_client.get(reverse("program-list"), {"sort": "score"}).content.decode()
     assert 'aria-sort="descending"><a href="?sort=score">Score</a>' in html
     assert html.count("aria-sort=") == 1
 
@@ -176,7 +176,7 @@ def test_pagination_links_and_state_tabs_keep_every_filter_and_sort(viewer_clien
     for n in range(3):
         op_at(T0 + n * HOUR, id=f"op.{n}", proposal=proposal, instruments=["VISP"])
     params = {"instrument": "VISP", "proposal": "pid_2_5", "q": "op.", "sort": "score"}
-    html = viewer_client.get(reverse("ops:program-list"), params).content.decode()
+    html = viewer_client.get(reverse("program-list"), params).content.decode()
     next_link = re.search(r'<a href="\?([^"]*)">next', html)[1]
     assert QueryDict(html_unescape(next_link)) == QueryDict(urlencode({**params, "page": 2}))
     tab = re.search(r'<a href="\?([^"]*)">queued <b>', html)[1]
@@ -205,7 +205,7 @@ def test_bad_parameters_are_ignored(viewer_client):
 def test_the_table_refreshes_itself_with_its_filters_and_leaves_the_form_alone(viewer_client):
     op_at(T0, id="op.a", instruments=["VISP"])
     params = {"instrument": "VISP", "sort": "score", "q": "op"}
-    full = viewer_client.get(reverse("ops:program-list"), params).content.decode()
+    full = viewer_client.get(reverse("program-list"), params).content.decode()
     table = re.search(r'<div id="program-table" ([^>]*)>', full)[1]
     url = html_unescape(re.search(r'hx-get="([^"]*)"', table)[1])
     assert url.startswith("/programs/?") and QueryDict(url.split("?", 1)[1]) == QueryDict(urlencode(params))
@@ -218,7 +218,7 @@ def test_the_table_refreshes_itself_with_its_filters_and_leaves_the_form_alone(v
 
 def _queries(client, params) -> int:
     with CaptureQueriesContext(connection) as captured:
-        response = client.get(reverse("ops:program-list"), params)
+        response = client.get(reverse("program-list"), params)
     assert response.status_code == 200 and b"<code>" in response.content, params
     return len(captured)
 
