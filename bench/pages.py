@@ -48,6 +48,16 @@ WORK_STOPS = (
     "published",
     "error",
 )
+# The inversion software's commits that reports name, in turn; a published OP's earlier
+# attempt names the one before its own, so that only the latest report decides the filter.
+SOFTWARE_COMMITS = (
+    "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
+    "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c",
+    "0123abcd0123abcd0123abcd0123abcd0123abcd",
+    "deadbeefcafe0000deadbeefcafe0000deadbeef",
+)
+# States whose attempt was reported done ("Report done" sets the commit).
+REPORTED_STOPS = ("inverted", "generating", "generated", "publishing", "published")
 WORK_PATH = (
     ("queued", "inverter"),
     ("preprocessing", "worker"),
@@ -77,6 +87,12 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
         "programs by score": ("/programs/", {"state": "invertible", "sort": "score"}),
         "programs by state age": ("/programs/", {"sort": "state_age"}),
         "programs by datasets": ("/programs/", {"sort": "datasets"}),
+        "programs commit": ("/programs/", {"commit": SOFTWARE_COMMITS[0][:7]}),
+        "programs commit published": (
+            "/programs/",
+            {"commit": SOFTWARE_COMMITS[1][:5], "state": "published"},
+        ),
+        "programs stale": ("/programs/", {"stale": "yes"}),
         "proposals": ("/proposals/", {}),
         "proposal": ("/proposals/pid_2_7/", {}),
         "charts": ("/charts/", {}),
@@ -97,8 +113,10 @@ def fill(programs: int) -> int:
 
     now = timezone.now()
     lead = get_user_model().objects.create_user("lead", password="bench-password-1")
-    # The lead reads every page with the buttons of the inverters' role.
+    # The lead reads every page with the buttons of the inverters' and publishers' roles (the
+    # programs table offers publishers a campaign).
     lead.groups.add(Group.objects.get_or_create(name="inverters")[0])
+    lead.groups.add(Group.objects.get_or_create(name="publishers")[0])
     count = min(PROPOSALS, programs)
     proposals = [Proposal(id=f"pid_2_{n}", cycle=2, number=n) for n in range(1, count + 1)]
     experiments = [
@@ -186,14 +204,46 @@ def fill(programs: int) -> int:
 
 def _work(program_ids: list[str], *, lead) -> int:
     """Move the OPs along the work, each stopping at the next of WORK_STOPS, with attempts."""
+    from django.utils import timezone
+
     from inversions.models import Inversion
     from ops.history import Actor, EventRequest, record_events
     from ops.states import ActorKind, State
 
     stops = {program_id: WORK_STOPS[n % len(WORK_STOPS)] for n, program_id in enumerate(program_ids)}
+    now = timezone.now()
+    # Each OP's current attempt, reported done with a commit once past "working"; and an earlier
+    # attempt of each, reported with another commit and ended: about 10 attempts per 100 OPs.
     Inversion.objects.bulk_create(
-        Inversion(program_id=program_id, owner=lead, queue_position=n)
-        for n, program_id in enumerate(program_ids)
+        [
+            Inversion(
+                program_id=program_id,
+                owner=lead,
+                queue_position=n,
+                **(
+                    {"reported_at": now, "software_commit": SOFTWARE_COMMITS[n % len(SOFTWARE_COMMITS)]}
+                    if stops[program_id] in REPORTED_STOPS
+                    else {}
+                ),
+                **(
+                    {"ended_at": now, "end_reason": Inversion.EndReason.PUBLISHED}
+                    if stops[program_id] == "published"
+                    else {}
+                ),
+            )
+            for n, program_id in enumerate(program_ids)
+        ]
+        + [
+            Inversion(
+                program_id=program_id,
+                owner=lead,
+                reported_at=now - timedelta(days=200),
+                software_commit=SOFTWARE_COMMITS[(n + 1) % len(SOFTWARE_COMMITS)],
+                ended_at=now - timedelta(days=190),
+                end_reason=Inversion.EndReason.PUBLISHED,
+            )
+            for n, program_id in enumerate(program_ids)
+        ]
     )
     events = 0
     moving = set(program_ids)

@@ -74,18 +74,13 @@ class Inversion(models.Model):
         ]
         indexes = [
             # The filter by the software commit of each OP's latest reported attempt
-            # (inversions.selectors.programs_by_latest_commit): a prefix of the commit, then
-            # whether a later report of the same OP exists.
+            # (inversions.selectors.programs_by_latest_commit): the commit's prefix. Whether a
+            # later report of the OP exists is a hash anti-join over the few attempts (bench.pages).
             models.Index(
                 fields=["software_commit"],
                 opclasses=["varchar_pattern_ops"],  # LIKE 'prefix%' whatever the collation
                 condition=Q(reported_at__isnull=False),
                 name="inversion_commit_idx",
-            ),
-            models.Index(
-                fields=["program", "reported_at"],
-                condition=Q(reported_at__isnull=False),
-                name="inversion_reported_idx",
             ),
         ]
 
