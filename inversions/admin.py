@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 
-from inversions.models import ApiToken, Inversion, Transfer
+from inversions.models import ApiToken, Campaign, Inversion, Transfer
 from inversions.tokens import assign_secret, revoke_api_tokens
 
 
@@ -91,3 +91,13 @@ class TransferAdmin(ViewOnlyAdmin):
     ]
     list_filter = ["step", "status", "backend"]
     search_fields = ["inversion__id", "task_id", "label"]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ViewOnlyAdmin):
+    """Reprocessing campaigns; each one's page (View on site) lists its programs and outcomes."""
+
+    list_display = ["id", "created_by", "created_at", "description", "status", "queued", "refused"]
+    list_filter = ["status"]
+    list_select_related = ["created_by"]
+    search_fields = ["description", "created_by__username"]

@@ -28,6 +28,7 @@ from inversions.models import Campaign
 from inversions.tokens import authenticate_token
 from ops import selectors as ops_selectors
 from ops.history import StaleStateError, TransitionError
+from ops.metadata.records import SAFE_ID
 from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent
 from ops.states import RETRY_STATE_AFTER_FAILED_STEP, State
 
@@ -477,12 +478,11 @@ def post_event(request: HttpRequest, program_id: str, body: EventIn):
 
 # --- reprocessing campaigns ------------------------------------------------------------------
 
-# A program id as the store makes them (eid_2_10_opTest_R001.80001.13964206): printable, no blanks.
-PROGRAM_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
-
-
 class CampaignProgramIn(Schema):
-    program_id: str = Field(pattern=PROGRAM_ID_PATTERN, examples=["eid_2_10_opTest_R001.80001.13964206"])
+    # An id as the scan takes them from the store (ops.metadata.records): anything else names no OP.
+    program_id: str = Field(
+        pattern=f"^{SAFE_ID.pattern}$", max_length=128, examples=["eid_2_10_opTest_R001.80001.13964206"]
+    )
     expected_state: State = Field(
         description="The state the caller saw the OP in: published, to invert again."
     )

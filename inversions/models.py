@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 from ops.models import ObservingProgram
 from ops.states import State
@@ -187,6 +188,9 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return f"campaign {self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("inversions:campaign", args=[self.pk])
 
     @property
     def done_count(self) -> int:

@@ -7,10 +7,11 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from inversions import services
+from inversions import campaigns, services
 from inversions.models import ApiToken, Inversion, Transfer
 from inversions.tokens import authenticate_token
-from tests.factories import ApiTokenFactory, UserFactory
+from ops.states import State
+from tests.factories import ApiTokenFactory, UserFactory, published_program
 from tests.inversions.conftest import invertible_program
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +88,17 @@ def test_inversions_and_transfers_are_listed_and_never_deleted(staff_client):
         assert staff_client.get(reverse(f"admin:inversions_{name}_add")).status_code == 403
         assert staff_client.post(reverse(f"admin:inversions_{name}_delete", args=[obj.pk])).status_code == 403
     assert Inversion.objects.filter(pk=inversion.pk).exists() and Transfer.objects.exists()
+
+
+def test_campaigns_are_listed_with_their_outcome_and_link_to_their_page(staff_client):
+    publisher = UserFactory(username="publisher", groups=["publishers"])
+    program = published_program(commit="1a2b3c4")
+    campaign = campaigns.create_campaign(
+        user=publisher, items=[(program.pk, State.PUBLISHED)], description="commit 1a2b3c4"
+    )
+    listing = staff_client.get(reverse("admin:inversions_campaign_changelist")).content.decode()
+    assert "commit 1a2b3c4" in listing and "publisher" in listing
+    change = staff_client.get(reverse("admin:inversions_campaign_change", args=[campaign.pk]))
+    assert "View on site" in change.content.decode()  # its page, campaign.get_absolute_url()
+    delete = staff_client.post(reverse("admin:inversions_campaign_delete", args=[campaign.pk]))
+    assert delete.status_code == 403
