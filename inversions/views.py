@@ -342,9 +342,9 @@ def program_list(request):
         if filtered and published and roles.is_publisher(request.user) and not form.commit_error()
         else None,
     }
-    # A commit that is not one is the request's error; htmx swaps only 2xx answers, so the
-    # table's part says it with a 200.
-    status = 400 if context["commit_error"] and not request.htmx else 200
+    # A commit that is not one is the request's error; the table's part says it (messages.js
+    # swaps a 400 fragment like any answer).
+    status = 400 if context["commit_error"] else 200
     return render_page(request, "inversions/program_list.html", context, part="program-table", status=status)
 
 
