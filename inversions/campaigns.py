@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from inversions import roles, services
 from inversions.models import Campaign, CampaignItem
-from ops.history import TransitionError
-from ops.models import ObservingProgram
+from ops.history import StaleStateError, TransitionError
+from ops.models import ObservingProgram, ProgramEvent
 from ops.states import State
 
 # A campaign's size at most: its confirmation page lists them, and each is one transaction.
@@ -110,6 +110,24 @@ def _refusal(item: CampaignItem) -> str | None:
     return None
 
 
+def _who_moved(item: CampaignItem) -> str:
+    """Who took the OP out of the state it was seen in, and when: the worker may have moved it
+    on since, and the refusal's own message names only the last to act."""
+    left = (
+        ProgramEvent.objects.filter(program_id=item.program_id, from_state=item.expected_state)
+        .exclude(to_state=item.expected_state)
+        .select_related("actor_user")
+        .order_by("-id")
+        .first()
+    )
+    if left is None or left.pk == item.program.current_event_id:
+        return ""
+    return (
+        f" It left {item.expected_state} on {left.created_at:%Y-%m-%d %H:%M} UTC:"
+        f" {left.to_state} by {left.actor_label}."
+    )
+
+
 def _run_item(*, campaign: Campaign, item_id: int, user: AbstractBaseUser, note: str) -> None:
     """Queue one OP or record why not, with the campaign's counters, in one transaction. An item
     another runner holds or finished is left alone (a worker that restarts resumes the rest)."""
@@ -132,8 +150,9 @@ def _run_item(*, campaign: Campaign, item_id: int, user: AbstractBaseUser, note:
                         note=note,
                         expected_state=State(item.expected_state),
                     )
+            except StaleStateError as error:
+                reason = f"{error}{_who_moved(item)}"
             except (TransitionError, PermissionDenied) as error:
-                # StaleStateError among them: who moved the OP, and when.
                 reason = str(error) or "Not allowed."
         item.outcome = CampaignItem.Outcome.REFUSED if reason else CampaignItem.Outcome.QUEUED
         item.reason = reason or ""

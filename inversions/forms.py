@@ -45,8 +45,7 @@ class ProgramListForm(ProgramFilterForm):
 
     commit = forms.CharField(
         label="Commit",
-        max_length=200,  # longer is refused by clean_commit, with the message of any other
-        required=False,
+        required=False,  # no max_length: clean_commit refuses a longer one with its own message
         widget=forms.TextInput(attrs={"placeholder": "1a2b3c4", "size": 10, "spellcheck": "false"}),
         help_text="The software commit (or its first digits) of the latest inversion.",
     )

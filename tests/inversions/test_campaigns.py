@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from inversions import campaigns, selectors, services, tasks
 from inversions.models import Campaign, CampaignItem, Inversion
-from ops.states import State
+from ops.history import Actor, record_event
+from ops.states import ActorKind, State
 from tests.factories import (
     ApiTokenFactory,
     InversionFactory,
@@ -126,8 +127,10 @@ def test_a_campaign_queues_each_op_after_the_queue_and_refuses_those_that_moved(
     not_published = program_in_state(State.GENERATED)
     items = [(program.pk, State.PUBLISHED) for program in programs] + [(not_published.pk, State.GENERATED)]
     campaign = campaigns.create_campaign(user=publisher, items=items, description="commit 1a2b3c4")
-    # Between the confirmation page and the confirmation, the lead inverts one again.
+    # Between the confirmation page and the confirmation, the lead inverts one again, and the
+    # worker moves it on.
     services.queue_program(program_id=programs[1].pk, user=inverter, expected_state=State.PUBLISHED)
+    record_event(program_id=programs[1].pk, to_state=State.PREPROCESSING, actor=Actor(ActorKind.WORKER))
 
     assert campaigns.confirm_campaign(campaign_id=campaign.pk, user=publisher)
     campaign = campaigns.run_campaign(campaign_id=campaign.pk)
@@ -136,7 +139,8 @@ def test_a_campaign_queues_each_op_after_the_queue_and_refuses_those_that_moved(
     outcomes = {item.program_id: item for item in campaign.items.all()}
     moved = outcomes[programs[1].pk]
     assert moved.outcome == "refused"
-    assert "no longer published" in moved.reason and "by lead" in moved.reason
+    assert "no longer published: it is preprocessing since" in moved.reason
+    assert moved.reason.endswith(" UTC: queued by lead.")  # who took it, not only who acted last
     assert outcomes[not_published.pk].outcome == "refused"
     assert "not published" in outcomes[not_published.pk].reason
     queued = [programs[0], programs[2], programs[3]]
@@ -361,11 +365,12 @@ def test_the_api_refuses_campaigns_as_documented(client, publisher, inverter):
         {"programs": [{"program_id": program.pk, "expected_state": "nowhere"}]},
         {"programs": [{"program_id": program.pk, "expected_state": "published"}] * 2},
         {"programs": "all"},
+        {"programs": [{"program_id": f"{program.pk}\u0000", "expected_state": "published"}]},
     ]
     for body in bad:
         response = _post(client, token, body)
         assert response.status_code == 400, body
-        assert "programs" in response.json()["errors"], body
+        assert {"programs", "body"} & set(response.json()["errors"]), body
     many = {"programs": [{"program_id": f"op{n}", "expected_state": "published"} for n in range(5001)]}
     assert _post(client, token, many).status_code == 413
     # A million ids: over the request body limit, refused before it is read.
