@@ -399,3 +399,40 @@ def test_a_long_api_campaign_runs_in_the_worker(
     assert sent == [response.json()["id"]]
     assert [item["outcome"] for item in response.json()["items"]] == ["pending", "pending"]
     assert CampaignItem.objects.filter(outcome="pending").count() == 2
+
+
+# --- the stale filter (ObservingProgram.stale_since, kept from the history) -----------------------
+
+
+def _mark_stale(program) -> None:
+    """The scan's information event: Level 1 data of the latest inversion changed."""
+    record_event(
+        program_id=program.pk,
+        to_state=program.state,
+        actor=Actor(ActorKind.SCANNER),
+        details={"stale": {"datasets": ["DS00001"], "fields": ["updateDate"]}},
+    )
+
+
+def test_the_table_and_the_api_filter_by_stale_and_a_campaign_queues_the_stale_ones(client, publisher):
+    stale = [published_program(commit=COMMIT) for _ in range(2)]
+    for program in stale:
+        _mark_stale(program)
+    fresh = published_program(commit=COMMIT)
+    client.force_login(publisher)
+    page = client.get(reverse("program-list"), {"stale": "yes", "commit": COMMIT[:7]}).content.decode()
+    assert "2 programs" in page and "Queue all 2 published to invert again" in page
+    assert fresh.pk not in page
+    assert fresh.pk in client.get(reverse("program-list"), {"stale": "no"}).content.decode()
+    token = {"Authorization": f"Token {ApiTokenFactory(user=publisher).secret}"}
+    listed = client.get("/api/programs", {"stale": "true"}, headers=token).json()
+    assert sorted(item["program_id"] for item in listed["items"]) == sorted(_ids(stale))
+    assert client.get("/api/programs", {"stale": "false"}, headers=token).json()["count"] == 1
+    assert client.get("/api/programs", {"stale": "perhaps"}, headers=token).status_code == 400
+
+    client.post(reverse("inversions:campaign-new"), {"stale": "yes", "commit": COMMIT[:7]})
+    campaign = Campaign.objects.get()
+    assert campaign.description == f"commit {COMMIT[:7]}, stale"
+    client.post(reverse("inversions:campaign-confirm", args=[campaign.pk]))
+    # Queued again: a new attempt on the new data, no longer stale.
+    assert client.get("/api/programs", {"stale": "true"}, headers=token).json()["count"] == 0
