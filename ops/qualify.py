@@ -110,32 +110,18 @@ def rule_order(thresholds: Thresholds) -> list[str]:
     return [INSTRUMENT, ON_DISK, STOKES, HEALTH, GOS, AO, *thresholds.required_line_names]
 
 
-@functools.cache
-def _rule_positions(thresholds: Thresholds) -> dict[str, int]:
-    """Each rule's place in reports (one dict per thresholds, not one per IP)."""
-    return {name: index for index, name in enumerate(rule_order(thresholds))}
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """One rule for one dataset (``dataset_id``) or for the whole IP (``dataset_id`` None)."""
-
-    name: str
-    dataset_id: str | None
-    passed: bool
-    measured: Any
-    threshold: Any
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dataset_id": self.dataset_id,
-            "passed": self.passed,
-            "measured": self.measured,
-            "threshold": self.threshold,
-            "message": self.message,
-        }
+def _rule(
+    name: str, dataset_id: str | None, passed: bool, measured: Any, threshold: Any, message: str
+) -> dict[str, Any]:
+    """One rule's entry in a report: for one dataset, or for the whole IP (``dataset_id`` None)."""
+    return {
+        "name": name,
+        "dataset_id": dataset_id,
+        "passed": passed,
+        "measured": measured,
+        "threshold": threshold,
+        "message": message,
+    }
 
 
 # --- on disk -------------------------------------------------------------------------------
@@ -150,6 +136,22 @@ def solar_radius_arcsec(day: date) -> float:
         1 - ORBIT_ECCENTRICITY * math.cos(2 * math.pi * (day_of_year - PERIHELION_DAY_OF_YEAR) / 365)
     )
     return math.atan(SOLAR_RADIUS_KM / distance_km) * ARCSEC_PER_RADIAN
+
+
+@dataclass(frozen=True)
+class _Day:
+    """What the on-disk rule says of a start day: the radius, and as reports show them."""
+
+    iso: str
+    radius: float
+    radius_rounded: float
+    radius_text: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(day: date) -> _Day:
+    radius = solar_radius_arcsec(day)
+    return _Day(day.isoformat(), radius, round(radius, 2), f"{radius:.1f}")
 
 
 class BoundingBoxError(ValueError):
@@ -181,7 +183,7 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def check_on_disk(dataset: DatasetValues) -> RuleResult:
+def _on_disk_rule(dataset: DatasetValues) -> dict[str, Any]:
     """Every corner of the (axis-aligned) box strictly inside the solar radius of the start day.
 
     The store gives two opposite corners; the other two, (x1,y2) and (x2,y1), are checked too,
@@ -190,65 +192,77 @@ def check_on_disk(dataset: DatasetValues) -> RuleResult:
     try:
         (x1, y1), (x2, y2) = parse_bounding_box(dataset.bounding_box)
     except BoundingBoxError as error:
-        return RuleResult(ON_DISK, dataset.dataset_id, False, None, None, str(error))
+        return _rule(ON_DISK, dataset.dataset_id, False, None, None, str(error))
     if dataset.start_time is None:
-        return RuleResult(
-            ON_DISK, dataset.dataset_id, False, None, None, "no start time: solar radius unknown"
-        )
-    day = dataset.start_time.date()
-    radius = solar_radius_arcsec(day)
-    corners = [(x1, y1), (x2, y2), (x1, y2), (x2, y1)]
-    x, y = max(corners, key=lambda corner: math.hypot(*corner))
-    distance = math.hypot(x, y)
-    passed = distance < radius
-    where = f"corner ({_number(x)},{_number(y)}) is {distance:.1f}″ from centre"
+        return _rule(ON_DISK, dataset.dataset_id, False, None, None, "no start time: solar radius unknown")
+    day = _day(dataset.start_time.date())
+    # The farthest corner; of equally far ones, the first in this order.
+    x, y, distance = x1, y1, math.hypot(x1, y1)
+    for corner_x, corner_y in ((x2, y2), (x1, y2), (x2, y1)):
+        corner_distance = math.hypot(corner_x, corner_y)
+        if corner_distance > distance:
+            x, y, distance = corner_x, corner_y, corner_distance
+    passed = distance < day.radius
+    where = f"corner ({x:g},{y:g}) is {distance:.1f}″ from centre"
     if passed:
-        message = f"{where}, inside the solar radius on {day.isoformat()} of {radius:.1f}″"
+        message = f"{where}, inside the solar radius on {day.iso} of {day.radius_text}″"
     else:
-        message = f"{where}, solar radius on {day.isoformat()} is {radius:.1f}″"
-    return RuleResult(ON_DISK, dataset.dataset_id, passed, round(distance, 2), round(radius, 2), message)
+        message = f"{where}, solar radius on {day.iso} is {day.radius_text}″"
+    return _rule(ON_DISK, dataset.dataset_id, passed, round(distance, 2), day.radius_rounded, message)
 
 
 # --- Stokes and frame counts ------------------------------------------------------------------
 
 
-def check_stokes(dataset: DatasetValues, thresholds: Thresholds) -> RuleResult:
-    """Exactly the required parameters, in any order ("QUIV" passes; "IQU", "IQUVV" fail)."""
-    measured = (dataset.stokes_parameters or "").strip()
+# Cached: a store writes the same few values ("IQUV", "I") in every dataset.
+@functools.lru_cache(maxsize=4096)
+def _stokes(text: str | None, required: str) -> tuple[str, bool, str]:
+    """Exactly the required parameters, in any order ("QUIV" passes; "IQU", "IQUVV" fail):
+    what was measured, whether it passes, the report's message."""
+    measured = (text or "").strip()
     letters = sorted(char for char in measured.upper() if char.isalpha())
-    passed = letters == sorted(thresholds.required_stokes.upper())
+    passed = letters == sorted(required.upper())
     shown = measured or "none"
     message = (
-        f"Stokes {shown} is exactly {thresholds.required_stokes}"
-        if passed
-        else f"Stokes {shown} is not exactly {thresholds.required_stokes}"
+        f"Stokes {shown} is exactly {required}" if passed else f"Stokes {shown} is not exactly {required}"
     )
-    return RuleResult(STOKES, dataset.dataset_id, passed, measured, thresholds.required_stokes, message)
+    return measured, passed, message
 
 
 def _percent(fraction: float) -> str:
     return f"{100 * fraction:.1f}".removesuffix(".0") + " %"
 
 
-@functools.cache
-def _exact(threshold: float) -> Fraction:
-    """The decimal the setting says: 0.7 is 7/10, not the binary float near it."""
-    return Fraction(str(threshold))
+@dataclass(frozen=True)
+class _FractionRule:
+    """``count / frames ≥ minimum``, compared exactly: the minimum is the decimal the setting
+    says (0.7 is 7/10, not the binary float near it), so ``count · denominator ≥ numerator ·
+    frames`` in integers."""
 
+    name: str
+    label: str
+    count_field: str
+    minimum: float
+    numerator: int
+    denominator: int
+    minimum_text: str
 
-def check_fraction(
-    name: str, label: str, dataset_id: str, count: int | None, frames: int | None, minimum: float
-) -> RuleResult:
-    """``count / frames ≥ minimum``, compared exactly (0.75 is 3/4, not a float near it)."""
-    count, frames = count or 0, frames or 0
-    if frames <= 0:
-        return RuleResult(name, dataset_id, False, None, minimum, f"{label}: no frames")
-    exact_minimum = _exact(minimum)
-    passed = count * exact_minimum.denominator >= exact_minimum.numerator * frames
-    fraction = count / frames
-    sign = "≥" if passed else "<"
-    message = f"{label} {_percent(fraction)} {sign} {_percent(minimum)} ({count} of {frames} frames)"
-    return RuleResult(name, dataset_id, passed, round(fraction, 4), minimum, message)
+    @classmethod
+    def of(cls, name: str, label: str, count_field: str, minimum: float) -> _FractionRule:
+        exact = Fraction(str(minimum))
+        return cls(name, label, count_field, minimum, exact.numerator, exact.denominator, _percent(minimum))
+
+    def check(self, dataset: DatasetValues) -> dict[str, Any]:
+        count, frames = getattr(dataset, self.count_field) or 0, dataset.frame_count or 0
+        if frames <= 0:
+            return _rule(self.name, dataset.dataset_id, False, None, self.minimum, f"{self.label}: no frames")
+        passed = count * self.denominator >= self.numerator * frames
+        fraction = count / frames
+        message = (
+            f"{self.label} {_percent(fraction)} {'≥' if passed else '<'} {self.minimum_text}"
+            f" ({count} of {frames} frames)"
+        )
+        return _rule(self.name, dataset.dataset_id, passed, round(fraction, 4), self.minimum, message)
 
 
 # --- spectral lines ---------------------------------------------------------------------------
@@ -275,7 +289,6 @@ def parse_line_name(text: str) -> NamedLine | None:
     return NamedLine(match["label"], float(match["wavelength"]))
 
 
-@functools.lru_cache(maxsize=4096)
 def names_ion(label: str, ion: str) -> bool:
     """ "Fe I" names ion Fe I; so does "Na I D1" name Na I; "Fe II" does not name Fe I."""
     words, ion_words = label.casefold().split(), ion.casefold().split()
@@ -286,65 +299,40 @@ def _within(wavelength: float, target: float, slack: float) -> bool:
     return abs(wavelength - target) <= slack + WAVELENGTH_TOLERANCE_NM
 
 
-def line_evidence(dataset: DatasetValues, line: Line, slack: float) -> str | None:
-    """How the dataset shows the line (for the report), or None when it does not."""
-    names = [name for name in dataset.spectral_lines or [] if name and name.strip()]
+# Cached: the same few names, looked up for each line sought in every dataset.
+@functools.lru_cache(maxsize=4096)
+def _names_line(name: str, line: Line, slack: float) -> bool:
+    """Whether a ``spectralLines`` entry names this line: its ion, within the slack."""
+    parsed = parse_line_name(name)
+    return bool(
+        parsed
+        and names_ion(parsed.label, line.ion)
+        and _within(parsed.wavelength_nm, line.wavelength_nm, slack)
+    )
+
+
+def _named_lines(dataset: DatasetValues) -> list[str]:
+    return [name for name in dataset.spectral_lines or [] if name and name.strip()]
+
+
+def _line_evidence(dataset: DatasetValues, names: list[str], line: Line, slack: float) -> str | None:
+    """How the dataset shows the line (for the report), or None when it does not; ``names``
+    are its non-blank ``spectralLines``, which, when there are any, are all that counts."""
     if names:
         for name in names:
-            parsed = parse_line_name(name)
-            if (
-                parsed
-                and names_ion(parsed.label, line.ion)
-                and _within(parsed.wavelength_nm, line.wavelength_nm, slack)
-            ):
+            if _names_line(name, line, slack):
                 return f"{name} in {dataset.dataset_id}"
         return None
     low, high = dataset.wavelength_min, dataset.wavelength_max
     if low is None or high is None:
         return None
     if low - slack - WAVELENGTH_TOLERANCE_NM <= line.wavelength_nm <= high + slack + WAVELENGTH_TOLERANCE_NM:
-        return f"{_number(low)} to {_number(high)} nm in {dataset.dataset_id}"
+        return f"{low:g} to {high:g} nm in {dataset.dataset_id}"
     return None
 
 
-def _line_label(line: Line) -> str:
-    return f"{line.ion} {_number(line.wavelength_nm)} nm"
-
-
-def check_lines(
-    datasets: Sequence[DatasetValues], thresholds: Thresholds
-) -> tuple[list[RuleResult], list[dict[str, Any]]]:
-    """The required lines as rules, and every line (required or optional) as a report entry."""
-    slack = thresholds.line_slack_nm
-    rules, lines = [], []
-    for line in thresholds.lines:
-        found = {dataset.dataset_id: line_evidence(dataset, line, slack) for dataset in datasets}
-        evidence = sorted(text for text in found.values() if text)
-        observed_in = sorted(dataset_id for dataset_id, text in found.items() if text)
-        lines.append(
-            {
-                "name": line.name,
-                "ion": line.ion,
-                "wavelength_nm": line.wavelength_nm,
-                "required": line.required,
-                "observed": bool(evidence),
-                "dataset_ids": observed_in,
-            }
-        )
-        if not line.required:
-            continue
-        threshold = f"{line.ion} {_number(line.wavelength_nm)} ± {_number(slack)} nm"
-        if evidence:
-            message = f"{_line_label(line)} observed: {', '.join(evidence)}"
-        else:
-            seen = sorted(_what_dataset_shows(dataset) for dataset in datasets)
-            message = f"{_line_label(line)} not observed ({'; '.join(seen) or 'no datasets'})"
-        rules.append(RuleResult(line.name, None, bool(evidence), evidence, threshold, message))
-    return rules, lines
-
-
 def _what_dataset_shows(dataset: DatasetValues) -> str:
-    names = [name for name in dataset.spectral_lines or [] if name and name.strip()]
+    names = _named_lines(dataset)
     if names:
         return f"{dataset.dataset_id}: {', '.join(names)}"
     if dataset.wavelength_min is None or dataset.wavelength_max is None:
@@ -355,14 +343,82 @@ def _what_dataset_shows(dataset: DatasetValues) -> str:
 # --- reports ----------------------------------------------------------------------------------
 
 
-def qualify_instrument_program(
-    *, instrument_program_id: str, instrument: str, datasets: Sequence[DatasetValues], thresholds: Thresholds
+@dataclass(frozen=True)
+class _Rules:
+    """What the rules need of the thresholds, worked out once per thresholds, not per IP."""
+
+    thresholds: Thresholds
+    invertible_text: str
+    fractions: tuple[_FractionRule, ...]
+    # Each line with its label and, when required, its rule's threshold text.
+    lines: tuple[tuple[Line, str, str], ...]
+
+
+@functools.cache
+def _rules_for(thresholds: Thresholds) -> _Rules:
+    slack = thresholds.line_slack_nm
+    return _Rules(
+        thresholds=thresholds,
+        invertible_text=", ".join(thresholds.invertible_instruments),
+        fractions=(
+            _FractionRule.of(HEALTH, "health good", "health_good", thresholds.min_health_good_fraction),
+            _FractionRule.of(GOS, "GOS open", "gos_open", thresholds.min_gos_open_fraction),
+            _FractionRule.of(AO, "AO locked", "ao_locked", thresholds.min_ao_locked_fraction),
+        ),
+        lines=tuple(
+            (
+                line,
+                f"{line.ion} {_number(line.wavelength_nm)} nm",
+                f"{line.ion} {_number(line.wavelength_nm)} ± {_number(slack)} nm",
+            )
+            for line in thresholds.lines
+        ),
+    )
+
+
+def _line_rules(
+    datasets: Sequence[DatasetValues], rules: _Rules
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The required lines as rules, and every line (required or optional) as a report entry."""
+    slack = rules.thresholds.line_slack_nm
+    named = [(dataset, _named_lines(dataset)) for dataset in datasets]
+    line_rules, lines = [], []
+    for line, label, threshold in rules.lines:
+        found = {dataset.dataset_id: _line_evidence(dataset, names, line, slack) for dataset, names in named}
+        evidence = sorted(text for text in found.values() if text)
+        lines.append(
+            {
+                "name": line.name,
+                "ion": line.ion,
+                "wavelength_nm": line.wavelength_nm,
+                "required": line.required,
+                "observed": bool(evidence),
+                "dataset_ids": sorted(dataset_id for dataset_id, text in found.items() if text),
+            }
+        )
+        if not line.required:
+            continue
+        if evidence:
+            message = f"{label} observed: {', '.join(evidence)}"
+        else:
+            seen = sorted(_what_dataset_shows(dataset) for dataset in datasets)
+            message = f"{label} not observed ({'; '.join(seen) or 'no datasets'})"
+        line_rules.append(_rule(line.name, None, bool(evidence), evidence, threshold, message))
+    return line_rules, lines
+
+
+def _instrument_program_report(
+    *, instrument_program_id: str, instrument: str, datasets: Sequence[DatasetValues], rules: _Rules
 ) -> dict[str, Any]:
-    """One IP's report: invertible iff every rule passes for every dataset."""
+    """One IP's report: invertible iff every rule passes for every dataset.
+
+    ``datasets`` come sorted by id, so the rules are built in the report's order (rule order,
+    then dataset id: ``rule_order``) and need no sorting.
+    """
+    thresholds = rules.thresholds
     supported = instrument.upper() in thresholds.invertible_instruments
-    supported_text = ", ".join(thresholds.invertible_instruments)
-    rules = [
-        RuleResult(
+    report_rules = [
+        _rule(
             INSTRUMENT,
             None,
             supported,
@@ -370,52 +426,28 @@ def qualify_instrument_program(
             list(thresholds.invertible_instruments),
             f"{instrument} is supported"
             if supported
-            else f"{instrument}: instrument not supported ({supported_text} only)",
+            else f"{instrument}: instrument not supported ({rules.invertible_text} only)",
         )
     ]
     lines: list[dict[str, Any]] = []
     if supported:
+        report_rules += [_on_disk_rule(dataset) for dataset in datasets]
+        required = thresholds.required_stokes
         for dataset in datasets:
-            rules += [
-                check_on_disk(dataset),
-                check_stokes(dataset, thresholds),
-                check_fraction(
-                    HEALTH,
-                    "health good",
-                    dataset.dataset_id,
-                    dataset.health_good,
-                    dataset.frame_count,
-                    thresholds.min_health_good_fraction,
-                ),
-                check_fraction(
-                    GOS,
-                    "GOS open",
-                    dataset.dataset_id,
-                    dataset.gos_open,
-                    dataset.frame_count,
-                    thresholds.min_gos_open_fraction,
-                ),
-                check_fraction(
-                    AO,
-                    "AO locked",
-                    dataset.dataset_id,
-                    dataset.ao_locked,
-                    dataset.frame_count,
-                    thresholds.min_ao_locked_fraction,
-                ),
-            ]
-        line_rules, lines = check_lines(datasets, thresholds)
-        rules += line_rules
-    order = _rule_positions(thresholds)
-    rules.sort(key=lambda rule: (order.get(rule.name, len(order)), rule.name, rule.dataset_id or ""))
-    failed = list(dict.fromkeys(rule.name for rule in rules if not rule.passed))
+            measured, passed, message = _stokes(dataset.stokes_parameters, required)
+            report_rules.append(_rule(STOKES, dataset.dataset_id, passed, measured, required, message))
+        for fraction in rules.fractions:
+            report_rules += [fraction.check(dataset) for dataset in datasets]
+        line_rules, lines = _line_rules(datasets, rules)
+        report_rules += line_rules
+    failed = list(dict.fromkeys(rule["name"] for rule in report_rules if not rule["passed"]))
     return {
         "id": instrument_program_id,
         "instrument": instrument,
-        "dataset_ids": sorted(dataset.dataset_id for dataset in datasets),
+        "dataset_ids": [dataset.dataset_id for dataset in datasets],
         "invertible": not failed,
         "failed_rules": failed,
-        "rules": [rule.as_dict() for rule in rules],
+        "rules": report_rules,
         "lines": lines,
     }
 
@@ -430,7 +462,7 @@ def qualify_program(
     "threshold", "message"}], "lines": [{"name", "ion", "wavelength_nm", "required",
     "observed", "dataset_ids"}]}]}``, IPs sorted by id, rules in rule order then dataset id.
     """
-    thresholds = thresholds or Thresholds.from_settings()
+    rules = _rules_for(thresholds or Thresholds.from_settings())
     by_program: dict[str, list[DatasetValues]] = {}
     for dataset in datasets:
         by_program.setdefault(dataset.instrument_program_id, []).append(dataset)
@@ -438,11 +470,11 @@ def qualify_program(
     for ip_id in sorted(by_program):
         ip_datasets = sorted(by_program[ip_id], key=lambda dataset: dataset.dataset_id)
         instrument_programs.append(
-            qualify_instrument_program(
+            _instrument_program_report(
                 instrument_program_id=ip_id,
                 instrument=ip_datasets[0].instrument,
                 datasets=ip_datasets,
-                thresholds=thresholds,
+                rules=rules,
             )
         )
     return {
