@@ -77,10 +77,10 @@ def _check(current: ProgramEvent | None, target: State, actor: Actor) -> None:
         raise TransitionError(f"An archived program goes back to {before} only.")
 
 
-def _check_expected(program: ObservingProgram, current: ProgramEvent | None, expected: State) -> None:
+def _check_expected(program_id: str, current: ProgramEvent | None, expected: State) -> None:
     if current is None or current.to_state != expected:
         taken = f"it is {_describe(current)}" if current else "it has no state yet"
-        raise StaleStateError(f"{program.pk} is no longer {expected}: {taken}.", current=current)
+        raise StaleStateError(f"{program_id} is no longer {expected}: {taken}.", current=current)
 
 
 def lock_in_state(*, program_id: str, expected_state: State) -> ObservingProgram:
@@ -100,7 +100,7 @@ def lock_in_state(*, program_id: str, expected_state: State) -> ObservingProgram
         if program.current_event_id
         else None
     )
-    _check_expected(program, program.current_event, expected_state)
+    _check_expected(program.pk, program.current_event, expected_state)
     return program
 
 
@@ -125,34 +125,34 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[Pro
     if not requests:
         return []
     with transaction.atomic():
-        program_ids = {request.program_id for request in requests}
-        programs = {
-            program.pk: program
-            for program in ObservingProgram.objects.select_for_update()
-            .filter(pk__in=program_ids)
+        # Lock in id order; only the ids and current events are needed, not OP instances.
+        current_event_ids = dict(
+            ObservingProgram.objects.select_for_update()
+            .filter(pk__in={request.program_id for request in requests})
             .order_by("pk")
-        }
+            .values_list("pk", "current_event_id")
+        )
         # Read the current events after the locks are held: a statement that waited for a
         # lock sees the locked rows' new versions but not rows inserted meanwhile. Their
         # details (a qualification report is kilobytes) are read only if someone asks.
         current_events = (
             ProgramEvent.objects.select_related("actor_user")
             .defer("details")
-            .in_bulk([program.current_event_id for program in programs.values() if program.current_event_id])
+            .in_bulk([event_id for event_id in current_event_ids.values() if event_id])
         )
-        for program in programs.values():
-            program.current_event = current_events.get(program.current_event_id)
+        current_by_program = {
+            program_id: current_events.get(event_id) for program_id, event_id in current_event_ids.items()
+        }
         events = []
         for request in requests:
-            program = programs.get(request.program_id)
-            if program is None:
+            if request.program_id not in current_by_program:
                 raise TransitionError(f"There is no observing program {request.program_id}.")
-            current = program.current_event
+            current = current_by_program[request.program_id]
             if request.expected_state is not None:
-                _check_expected(program, current, request.expected_state)
+                _check_expected(request.program_id, current, request.expected_state)
             _check(current, State(request.to_state), actor)
             event = ProgramEvent(
-                program=program,
+                program_id=request.program_id,
                 from_state=current.to_state if current else "",
                 to_state=request.to_state,
                 actor_kind=actor.kind,
@@ -160,7 +160,7 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[Pro
                 details=request.details,
             )
             # A later request for the same OP in this batch starts from this event.
-            program.current_event = event
+            current_by_program[request.program_id] = event
             events.append(event)
         # The database points each OP at its newest event (a trigger, migration 0005).
         _insert_events(events)

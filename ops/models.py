@@ -131,9 +131,14 @@ class ObservingProgram(models.Model):
         return self.stale_since is not None
 
     def settles_at(self) -> datetime | None:
-        if self.newest_dataset_created_at is None:
+        return self.settle_date(self.newest_dataset_created_at)
+
+    @staticmethod
+    def settle_date(newest_dataset_created_at: datetime | None) -> datetime | None:
+        """When an OP whose newest dataset was created then settles (None: no datasets)."""
+        if newest_dataset_created_at is None:
             return None
-        return self.newest_dataset_created_at + timedelta(days=settings.LEVEL2_SETTLE_DAYS)
+        return newest_dataset_created_at + timedelta(days=settings.LEVEL2_SETTLE_DAYS)
 
 
 class InstrumentProgram(models.Model):
