@@ -6,6 +6,7 @@ It locks the OP row, reads the current state, checks the transition against
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
+from psycopg import sql
 
 from ops.models import ObservingProgram, ProgramEvent
 from ops.states import RETRY_STATE_AFTER_FAILED_STEP, TRANSITION_TABLE, ActorKind, State
@@ -168,39 +169,42 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[Pro
 
 
 def _insert_events(events: list[ProgramEvent]) -> None:
-    """Insert the events in one statement and give each its id and time.
+    """Insert the events with COPY and give each its id and time.
 
-    The rows travel as one JSON document that PostgreSQL unpacks: bulk_create sends arrays,
-    whose text form escapes every details document once more in Python, and that costs more
-    than the insert itself for thousands of qualification reports.
+    Ids are drawn from the table's sequence first, in ascending order, so that events keep the
+    order of the list (the pointing trigger takes each OP's highest id as its newest). COPY
+    hands each details document to PostgreSQL once, as text: the earlier single JSON
+    document of all rows was parsed whole and then taken apart again, which cost PostgreSQL
+    about twice as much for thousands of qualification reports.
     """
     now = timezone.now()
-    rows = [
-        {
-            "program_id": event.program_id,
-            "from_state": event.from_state,
-            "to_state": event.to_state,
-            "actor_kind": event.actor_kind,
-            "actor_user_id": event.actor_user_id,
-            "details": event.details,
-        }
-        for event in events
-    ]
-    with connection.cursor() as cursor:
-        # Rows are inserted, and their ids returned, in the order of the list.
+    table = ProgramEvent._meta.db_table
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
         cursor.execute(
-            f"INSERT INTO {ProgramEvent._meta.db_table}"
-            " (program_id, from_state, to_state, actor_kind, actor_user_id, details, created_at)"
-            " SELECT program_id, from_state, to_state, actor_kind, actor_user_id, details, %s"
-            " FROM ROWS FROM (jsonb_to_recordset(%s) AS (program_id text, from_state text,"
-            " to_state text, actor_kind text, actor_user_id bigint, details jsonb))"
-            " WITH ORDINALITY AS row (program_id, from_state, to_state, actor_kind, actor_user_id,"
-            " details, position)"
-            " ORDER BY position"
-            " RETURNING id",
-            [now, Jsonb(rows)],
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(events)],
         )
-        event_ids = [event_id for (event_id,) in cursor.fetchall()]
+        event_ids = sorted(event_id for (event_id,) in cursor.fetchall())
+        with cursor.copy(
+            sql.SQL(
+                "COPY {} (id, program_id, from_state, to_state, actor_kind, actor_user_id, details,"
+                " created_at) FROM STDIN"
+            ).format(sql.Identifier(table))
+        ) as copy:
+            for event, event_id in zip(events, event_ids, strict=True):
+                copy.write_row(
+                    (
+                        event_id,
+                        event.program_id,
+                        event.from_state,
+                        event.to_state,
+                        event.actor_kind,
+                        event.actor_user_id,
+                        json.dumps(event.details),
+                        now,
+                    )
+                )
     for event, event_id in zip(events, event_ids, strict=True):
         event.pk = event_id
         event.created_at = now
