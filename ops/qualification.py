@@ -251,13 +251,18 @@ def _write_changed_scores(scores: list[dict[str, Any]]) -> None:
 
 # DatasetValues' fields, each with the column it reads: the IP's instrument, the dataset's
 # own columns (named alike but its id).
-_JSON_FIELDS = {"fried_parameter", "polarimetric_accuracy"}
 _DATASET_VALUE_COLUMNS = {
     field.name: {"dataset_id": "dataset.id", "instrument": "ip.instrument"}.get(
         field.name, f"dataset.{field.name}"
     )
     for field in fields(DatasetValues)
 }
+# The JSON blocks among them, by position: they arrive as text (see _dataset_rows).
+_JSON_POSITIONS = [
+    position
+    for position, name in enumerate(_DATASET_VALUE_COLUMNS)
+    if name in {"fried_parameter", "polarimetric_accuracy"}
+]
 
 
 def _datasets_by_program(
@@ -268,16 +273,15 @@ def _datasets_by_program(
 ) -> dict[str, list[DatasetValues]]:
     """The rules' view of every listed (not vanished) dataset of these OPs, in one query;
     with ``states`` and ``settled_before``, of those OPs only that are due."""
-    names = list(_DATASET_VALUE_COLUMNS)
-    json_positions = [position for position, name in enumerate(names) if name in _JSON_FIELDS]
     datasets: dict[str, list[DatasetValues]] = {}
     for program_id, values in _dataset_rows(
         program_ids=program_ids, states=states, settled_before=settled_before
     ):
-        for position in json_positions:
+        for position in _JSON_POSITIONS:
             if values[position] is not None:
                 values[position] = json.loads(values[position])
-        datasets.setdefault(program_id, []).append(DatasetValues(**dict(zip(names, values, strict=True))))
+        # The columns are in the order of DatasetValues' fields.
+        datasets.setdefault(program_id, []).append(DatasetValues(*values))
     return datasets
 
 
