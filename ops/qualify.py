@@ -169,12 +169,12 @@ def parse_bounding_box(text: str | None) -> tuple[tuple[float, float], tuple[flo
     if match is None:
         raise BoundingBoxError(f"bounding box {text!r} is not of the form (x1,y1),(x2,y2)")
     try:
-        x1, y1, x2, y2 = (float(value) for value in match.groups())
+        x1, y1, x2, y2 = map(float, match.groups())
     except ValueError:
         raise BoundingBoxError(f"bounding box {text!r} has a value that is not a number") from None
-    if any(math.isnan(value) for value in (x1, y1, x2, y2)):
-        raise BoundingBoxError(f"bounding box {text!r} contains NaN")
-    if any(math.isinf(value) for value in (x1, y1, x2, y2)):
+    if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
+        if math.isnan(x1) or math.isnan(y1) or math.isnan(x2) or math.isnan(y2):
+            raise BoundingBoxError(f"bounding box {text!r} contains NaN")
         raise BoundingBoxError(f"bounding box {text!r} contains an infinite value")
     return (x1, y1), (x2, y2)
 
