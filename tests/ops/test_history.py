@@ -186,6 +186,19 @@ def test_a_batch_is_recorded_all_or_nothing():
     ]
 
 
+def test_details_are_stored_as_sent_whatever_characters_they_hold():
+    program = ObservingProgramFactory()
+    details = {
+        "note": 'tab\there, newline\nthere, backslash \\ and "quotes"',
+        "report": {"message": "corner (1,2) is 3.0″ from centre; 75 % ≥ 75 %", "values": [0.1, None, True]},
+    }
+    event = record_event(
+        program_id=program.pk, to_state=State.DISCOVERED, actor=Actor(ActorKind.SCANNER), details=details
+    )
+    event.refresh_from_db()
+    assert event.details == details
+
+
 def test_an_unknown_program_is_a_clear_error():
     with pytest.raises(TransitionError, match="There is no observing program nope"):
         record_event(program_id="nope", to_state=State.DISCOVERED, actor=Actor(ActorKind.SCANNER))
