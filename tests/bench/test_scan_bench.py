@@ -6,6 +6,7 @@ def test_bench_scan_prints_its_figures_as_a_json_last_line(run_bench):
     assert set(figures) == {
         "datasets", "floor_s", "full_scan_s", "full_ratio", "qualify_s", "qualify_ratio", "whole_s",
         "whole_ratio", "rescan_s", "rescan_qualify_s", "rescan_whole_s", "rescan_ratio", "peak_rss_mb",
+        "floor_cpu_s", "qualify_cpu_s", "whole_cpu_s", "whole_cpu_ratio",
     }  # fmt: skip
     assert figures["datasets"] == 200
     assert all(value > 0 for value in figures.values())
@@ -19,7 +20,13 @@ def test_bench_scan_prints_its_figures_as_a_json_last_line(run_bench):
         figures["rescan_s"] + figures["rescan_qualify_s"], abs=0.002
     )
     assert figures["rescan_ratio"] == pytest.approx(figures["rescan_whole_s"] / figures["whole_s"], **ratio)
+    assert figures["qualify_cpu_s"] < figures["whole_cpu_s"]
+    # The floor's CPU at this size is a few hundredths of a second: its rounding moves the ratio more.
+    assert figures["whole_cpu_ratio"] == pytest.approx(
+        figures["whole_cpu_s"] / figures["floor_cpu_s"], rel=0.05
+    )
     assert "200 new, 0 changed" in output
     assert "0 new, 2 changed, 198 unchanged" in output
     for part in ("scan", "qualification", "whole"):
         assert f"  {part} " in output
+    assert "x the floor's)" in output
