@@ -198,6 +198,12 @@ class EventIn(Schema):
     result_path: str = ""
     dataset_ids: list[str] = []
     notes: str = ""
+    inversion: str = Field(
+        "",
+        max_length=16,
+        description="Report done (optional): the attempt the results are for; 409 when another "
+        "attempt is under way.",
+    )
 
     # Shown on /api/docs; the schema tests send them too.
     model_config = {
@@ -391,9 +397,7 @@ def _done_report_form(program_id: str, body: EventIn) -> DoneReportForm:
     """The page's form, the one check of a report, with the OP's datasets as choices."""
     datasets = Dataset.objects.filter(program_id=program_id, vanished_at__isnull=True).order_by("id")
     return DoneReportForm(
-        body.model_dump(
-            include={"software_commit", "result_collection", "result_path", "dataset_ids", "notes"}
-        ),
+        body.model_dump(include=set(DoneReportForm.base_fields)),
         dataset_ids=list(datasets.values_list("id", flat=True)),
     )
 

@@ -9,6 +9,7 @@ import requests
 from django import forms
 from django.conf import settings
 
+from inversions.models import INVERSION_ID_PATTERN
 from inversions.paths import PathRefused, clean_absolute_path
 from inversions.services import DoneReport, ReportRefused, check_result_collection
 from inversions.transfers import (
@@ -131,6 +132,14 @@ class DoneReportForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one dataset."},
     )
+    # The attempt the page was shown for (hidden), so that a page left open while the work was
+    # put back and queued again cannot report for the new attempt.
+    inversion = forms.RegexField(
+        regex=rf"^{INVERSION_ID_PATTERN}\Z",
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "An inversion id is inv. and 6 characters A-Z or 0-9 (inv.PUYATW)."},
+    )
     notes = forms.CharField(
         label="Notes",
         required=False,
@@ -212,4 +221,5 @@ class DoneReportForm(forms.Form):
             result_path=data["result_path"],
             dataset_ids=list(data["dataset_ids"]),
             notes=data.get("notes", "").strip(),
+            inversion_id=data.get("inversion", ""),
         )

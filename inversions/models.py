@@ -19,6 +19,8 @@ from ops.models import ObservingProgram
 from ops.states import State
 
 INVERSION_ID_ALPHABET = string.ascii_uppercase + string.digits
+# What new_inversion_id makes, for input that names an attempt.
+INVERSION_ID_PATTERN = r"inv\.[A-Z0-9]{6}"
 
 
 def new_inversion_id() -> str:

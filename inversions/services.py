@@ -222,6 +222,9 @@ class DoneReport:
     result_path: str
     dataset_ids: Sequence[str]
     notes: str = ""
+    # The attempt the results are for, as the reporter saw it ("" when not said): a report of
+    # an attempt that was put back, or inverted again since, must not become another's.
+    inversion_id: str = ""
 
 
 def report_done(
@@ -235,6 +238,12 @@ def report_done(
     _check_results_fit(program_id=program_id, report=report)  # reads files: before the lock
     with transaction.atomic():
         inversion = _current_inversion(program_id)
+        if report.inversion_id and report.inversion_id != inversion.id:
+            raise TransitionError(
+                f"This report is for {report.inversion_id}, but the attempt under way on {program_id} "
+                f"is {inversion.id} (queued {inversion.created_at:%Y-%m-%d %H:%M} UTC by "
+                f"{inversion.owner.get_username()}): report its results for {inversion.id}."
+            )
         _check_folder_is_new(program_id=program_id, report=report)
         event = record_event(
             program_id=program_id,

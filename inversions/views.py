@@ -197,10 +197,12 @@ def report_done(request, program_id: str):
                 return redirect("program-detail", program_id)
         status = 400
     else:
+        attempt = services.open_inversion(program_id=program_id)
         initial = {
             "dataset_ids": _default_dataset_ids(program_id),
             "result_collection": "",
             "result_path": "",
+            "inversion": attempt.id if attempt else "",
         }
         if request.GET.get(CHOICE_PARAMETER):
             choice = take_choice(request=request, program_id=program_id)

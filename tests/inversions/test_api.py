@@ -606,3 +606,25 @@ def test_fifty_clients_queuing_one_op_at_once_one_wins(live_server, committed_db
             assert (body["current"]["state"], body["current"]["by"]) == ("queued", winner)
     inversion = Inversion.objects.get()
     assert inversion.owner.username == winner and sent == [inversion.id]
+
+
+def test_a_report_for_an_attempt_no_longer_under_way_is_409_and_changes_nothing(
+    client, inverter_token, working
+):
+    under_way = services.open_inversion(program_id=working.pk)
+    body = {
+        "state": "inverted",
+        "expected_state": "working",
+        "software_commit": "abc1234",
+        "result_collection": "team",
+        "result_path": demo_team.result_path(working.pk),
+        "dataset_ids": list(working.datasets.values_list("id", flat=True)),
+    }
+
+    refused = post_event(client, working, inverter_token, **body, inversion="inv.OLD123")
+
+    assert refused.status_code == 409, refused.content
+    assert f"but the attempt under way on {working.pk} is {under_way.id}" in refused.json()["detail"]
+    working.refresh_from_db()
+    assert working.state == State.WORKING
+    assert post_event(client, working, inverter_token, **body, inversion=under_way.id).status_code == 201

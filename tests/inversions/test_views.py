@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from demo import team as demo_team
+from inversions import services
 from inversions.actions import ACTIONS
 from ops.states import State
 from tests.factories import InversionFactory, UserFactory, events_of, program_in_state
@@ -306,3 +307,52 @@ def test_an_action_from_a_state_it_does_not_act_from_is_refused(client, inverter
     assert "Start is not possible on a program that is working." in response.content.decode()
     program.refresh_from_db()
     assert program.state == State.PREPROCESSED
+
+
+def _report(program, **change):
+    return {
+        "software_commit": "abcdef1",
+        "result_collection": "team",
+        "result_path": demo_team.result_path(program.pk),
+        "dataset_ids": list(program.datasets.values_list("id", flat=True)),
+    } | change
+
+
+def test_a_report_done_page_left_open_cannot_report_for_the_next_attempt(
+    client, inverter, working, django_capture_on_commit_callbacks
+):
+    client.force_login(inverter)
+    url = reverse("inversions:report-done", args=[working.pk])
+    first = services.open_inversion(program_id=working.pk)
+    assert f'name="inversion" value="{first.id}"' in client.get(url).content.decode()
+
+    # Meanwhile the attempt is put back, and the OP queued and started again.
+    services.put_back(
+        program_id=working.pk, user=inverter, reason="wrong lines", expected_state=State.WORKING
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        second = services.queue_program(program_id=working.pk, user=inverter)
+    services.start_work(program_id=working.pk, user=inverter)
+
+    stale = client.post(url, _report(working, inversion=first.id))
+    assert stale.status_code == 400
+    assert f"This report is for {first.id}, but the attempt under way on {working.pk} is {second.id}" in (
+        stale.content.decode()
+    )
+    working.refresh_from_db()
+    assert working.state == State.WORKING
+
+    assert client.post(url, _report(working, inversion=second.id)).status_code == 302
+    working.refresh_from_db()
+    assert working.state == State.INVERTED
+
+
+@pytest.mark.parametrize("inversion", ["../etc", "inv.abcdef", "inv.ABCDEF\n", "inv.ABC\x00EF"])
+def test_report_done_refuses_what_is_no_inversion_id(client, inverter, working, inversion):
+    client.force_login(inverter)
+    response = client.post(
+        reverse("inversions:report-done", args=[working.pk]), _report(working, inversion=inversion)
+    )
+    assert response.status_code == 400
+    working.refresh_from_db()
+    assert working.state == State.WORKING
