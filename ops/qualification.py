@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from itertools import batched
 from typing import Any
@@ -98,12 +98,38 @@ def qualify_programs(
 
 
 @dataclass
+class _ProgramDatasets:
+    """An OP's datasets as the rules read them. The JSON blocks that only the score reads
+    (``_SCORE_BLOCKS``) stay text, by dataset id, until an IP proves invertible: most do not,
+    and decoding every dataset's blocks cost more than the rest of reading them."""
+
+    datasets: list[DatasetValues] = field(default_factory=list)
+    score_blocks: dict[str, list[str | None]] = field(default_factory=dict)
+
+    def for_score(self, report: dict[str, Any]) -> list[DatasetValues]:
+        """The datasets, those of the report's invertible IPs with their blocks decoded."""
+        invertible = {ip["id"] for ip in report["instrument_programs"] if ip["invertible"]}
+        return [
+            replace(
+                dataset,
+                **{
+                    name: None if text is None else json.loads(text)
+                    for name, text in zip(_SCORE_BLOCKS, self.score_blocks[dataset.dataset_id], strict=True)
+                },
+            )
+            if dataset.instrument_program_id in invertible
+            else dataset
+            for dataset in self.datasets
+        ]
+
+
+@dataclass
 class _Chunk:
     """A chunk's OPs and the datasets of those due when they were read (unlocked); then the
     reports and scores of the rules."""
 
     program_ids: tuple[str, ...]
-    datasets: dict[str, list[DatasetValues]]
+    datasets: dict[str, _ProgramDatasets]
     results: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = field(default_factory=dict)
 
 
@@ -130,9 +156,9 @@ class _Qualifier:
         chunk.datasets = {}
         return chunk
 
-    def _rules(self, datasets: list[DatasetValues]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        report = qualify_program(datasets, thresholds=self.thresholds)
-        return report, program_score(report=report, datasets=datasets, terms=self.terms)
+    def _rules(self, program: _ProgramDatasets) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        report = qualify_program(program.datasets, thresholds=self.thresholds)
+        return report, program_score(report=report, datasets=program.for_score(report), terms=self.terms)
 
     def record(self, chunk: _Chunk) -> None:
         """The chunk's events and scores, under the OPs' locks, in one transaction."""
@@ -148,7 +174,7 @@ class _Qualifier:
             if unread:
                 datasets = _datasets_by_program(program_ids=unread)
                 for program_id in unread:
-                    chunk.results[program_id] = self._rules(datasets.get(program_id, []))
+                    chunk.results[program_id] = self._rules(datasets.get(program_id, _ProgramDatasets()))
             # An OP still discovered was never qualified: only the others have a report.
             previous_reports = selectors.latest_reports(
                 program_ids=[program_id for program_id, state in settled.items() if state != State.DISCOVERED]
@@ -257,12 +283,11 @@ _DATASET_VALUE_COLUMNS = {
     )
     for field in fields(DatasetValues)
 }
-# The JSON blocks among them, by position: they arrive as text (see _dataset_rows).
-_JSON_POSITIONS = [
-    position
-    for position, name in enumerate(_DATASET_VALUE_COLUMNS)
-    if name in {"fried_parameter", "polarimetric_accuracy"}
-]
+# The JSON blocks among them that only the score reads, and their positions: they arrive as
+# text (see _dataset_rows) and are decoded for the OPs that get a score (_ProgramDatasets).
+_SCORE_BLOCKS = ("fried_parameter", "polarimetric_accuracy")
+_SCORE_BLOCK_POSITIONS = [list(_DATASET_VALUE_COLUMNS).index(name) for name in _SCORE_BLOCKS]
+_DATASET_ID_POSITION = list(_DATASET_VALUE_COLUMNS).index("dataset_id")
 
 
 def _datasets_by_program(
@@ -270,18 +295,21 @@ def _datasets_by_program(
     program_ids: Collection[str],
     states: Collection[str] | None = None,
     settled_before: datetime | None = None,
-) -> dict[str, list[DatasetValues]]:
+) -> dict[str, _ProgramDatasets]:
     """The rules' view of every listed (not vanished) dataset of these OPs, in one query;
     with ``states`` and ``settled_before``, of those OPs only that are due."""
-    datasets: dict[str, list[DatasetValues]] = {}
+    datasets: dict[str, _ProgramDatasets] = {}
     for program_id, values in _dataset_rows(
         program_ids=program_ids, states=states, settled_before=settled_before
     ):
-        for position in _JSON_POSITIONS:
-            if values[position] is not None:
-                values[position] = json.loads(values[position])
+        program = datasets.get(program_id) or datasets.setdefault(program_id, _ProgramDatasets())
+        program.score_blocks[values[_DATASET_ID_POSITION]] = [
+            values[position] for position in _SCORE_BLOCK_POSITIONS
+        ]
+        for position in _SCORE_BLOCK_POSITIONS:
+            values[position] = None
         # The columns are in the order of DatasetValues' fields.
-        datasets.setdefault(program_id, []).append(DatasetValues(*values))
+        program.datasets.append(DatasetValues(*values))
     return datasets
 
 
@@ -296,7 +324,7 @@ def _dataset_rows(
                 WHERE id = ANY(%(ids)s) AND state = ANY(%(states)s)
                     AND newest_dataset_created_at <= %(settled_before)s
             )"""
-    # A plain cursor: the JSON blocks arrive as text and only they need decoding.
+    # A plain cursor: the JSON blocks arrive as text, decoded only where a score needs them.
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
