@@ -87,11 +87,10 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
         "programs by score": ("/programs/", {"state": "invertible", "sort": "score"}),
         "programs by state age": ("/programs/", {"sort": "state_age"}),
         "programs by datasets": ("/programs/", {"sort": "datasets"}),
-        "programs commit": ("/programs/", {"commit": SOFTWARE_COMMITS[0][:7]}),
-        "programs commit published": (
-            "/programs/",
-            {"commit": SOFTWARE_COMMITS[1][:5], "state": "published"},
-        ),
+        # A commit of some OPs at 20 OPs as at 20,000 (an earlier attempt's): pages of the same shape.
+        "programs commit": ("/programs/", {"commit": SOFTWARE_COMMITS[1][:7]}),
+        # A campaign's filter; publishers (the lead) see the campaign offer on it.
+        "programs commit stale": ("/programs/", {"commit": SOFTWARE_COMMITS[1][:5], "stale": "yes"}),
         "programs stale": ("/programs/", {"stale": "yes"}),
         "proposals": ("/proposals/", {}),
         "proposal": ("/proposals/pid_2_7/", {}),
@@ -188,6 +187,13 @@ def fill(programs: int) -> int:
             events += len(record_events(requests=verdicts, actor=Actor(ActorKind.QUALIFIER)))
         log(f"  {start + len(chunk)} OPs, {events} events")
     events += _work(invertible[::4], lead=lead)
+    # Every other OP with attempts is stale: the scan's information event, in its state.
+    stale = ObservingProgram.objects.filter(pk__in=invertible[::8]).values_list("pk", "state")
+    marks = [
+        EventRequest(program_id, State(state), {"stale": {"datasets": [], "fields": ["updateDate"]}})
+        for program_id, state in stale
+    ]
+    events += len(record_events(requests=marks, actor=Actor(ActorKind.SCANNER)))
     for n, program_id in enumerate(invertible):
         score = round(40 + (n * 37) % 600 / 10, 1)
         ObservingProgram.objects.filter(pk=program_id).update(
