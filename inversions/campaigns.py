@@ -110,7 +110,7 @@ def _refusal(item: CampaignItem) -> str | None:
     return None
 
 
-def _who_moved(item: CampaignItem) -> str:
+def _who_moved(item: CampaignItem, current: ProgramEvent | None) -> str:
     """Who took the OP out of the state it was seen in, and when: the worker may have moved it
     on since, and the refusal's own message names only the last to act."""
     left = (
@@ -120,7 +120,7 @@ def _who_moved(item: CampaignItem) -> str:
         .order_by("-id")
         .first()
     )
-    if left is None or left.pk == item.program.current_event_id:
+    if left is None or (current is not None and left.pk == current.pk):
         return ""
     return (
         f" It left {item.expected_state} on {left.created_at:%Y-%m-%d %H:%M} UTC:"
@@ -151,7 +151,7 @@ def _run_item(*, campaign: Campaign, item_id: int, user: AbstractBaseUser, note:
                         expected_state=State(item.expected_state),
                     )
             except StaleStateError as error:
-                reason = f"{error}{_who_moved(item)}"
+                reason = f"{error}{_who_moved(item, error.current)}"
             except (TransitionError, PermissionDenied) as error:
                 reason = str(error) or "Not allowed."
         item.outcome = CampaignItem.Outcome.REFUSED if reason else CampaignItem.Outcome.QUEUED
