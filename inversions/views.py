@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -380,6 +381,19 @@ def campaign_new(request):
             request, f"The table showed {seen} published programs; {campaign.requested} match the filter now."
         )
     return redirect("inversions:campaign", campaign.pk)
+
+
+CAMPAIGNS_PER_PAGE = 50
+
+
+@login_required
+@require_GET
+def campaign_list(request):
+    """Every campaign, newest first, with its outcome: where a closed tab's campaign is found again."""
+    campaigns_page = Paginator(
+        Campaign.objects.select_related("created_by").order_by("-id"), CAMPAIGNS_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    return render(request, "inversions/campaign_list.html", {"page": campaigns_page})
 
 
 @login_required

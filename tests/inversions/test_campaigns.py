@@ -436,3 +436,19 @@ def test_the_table_and_the_api_filter_by_stale_and_a_campaign_queues_the_stale_o
     client.post(reverse("inversions:campaign-confirm", args=[campaign.pk]))
     # Queued again: a new attempt on the new data, no longer stale.
     assert client.get("/api/programs", {"stale": "true"}, headers=token).json()["count"] == 0
+
+
+def test_the_campaigns_page_lists_every_campaign_newest_first(viewer_client, publisher):
+    program = published_program(commit=COMMIT)
+    first = campaigns.create_campaign(
+        user=publisher, items=[(program.pk, State.PUBLISHED)], description="one"
+    )
+    campaigns.confirm_campaign(campaign_id=first.pk, user=publisher)
+    campaigns.run_campaign(campaign_id=first.pk)
+    second = campaigns.create_campaign(user=publisher, items=[(program.pk, State.QUEUED)], description="two")
+    page = viewer_client.get(reverse("inversions:campaigns")).content.decode()
+    assert page.index(reverse("inversions:campaign", args=[second.pk])) < page.index(
+        reverse("inversions:campaign", args=[first.pk])
+    )
+    assert "awaiting confirmation" in page and "done" in page
+    assert viewer_client.get(reverse("inversions:campaigns"), {"page": "x" * 50}).status_code == 200
