@@ -56,6 +56,10 @@ class Inversion(models.Model):
     result_path = models.CharField(max_length=1024, blank=True)
     dataset_ids = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     notes = models.TextField(blank=True)
+    # The Level 1 records as they were when their data was copied to scratch (the preprocess
+    # step): what a later change of them is compared with (inversions.stale). Empty on
+    # attempts older than it; they are compared with their start.
+    level1_snapshot = models.JSONField(default=dict, blank=True)
 
     # Generation progress, for the page (the events record the start and the outcome).
     frames_done = models.PositiveIntegerField(default=0)

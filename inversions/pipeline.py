@@ -26,6 +26,7 @@ from inversions import catalog
 from inversions.models import Inversion, Transfer
 from inversions.paths import PathRefused, files_inside, inside, level1_on_scratch
 from inversions.publication import PublishRefused, publication_bucket
+from inversions.stale import level1_snapshot
 from inversions.steps import start_after_commit
 from inversions.transfers import (
     Fault,
@@ -320,6 +321,9 @@ def preprocess(*, inversion_id: str) -> Transfer | None:
                 for dataset in datasets
             ],
         )
+        # What the copy takes: a later change of these records makes the attempt stale.
+        inversion.level1_snapshot = level1_snapshot(dataset_ids=[dataset.id for dataset in datasets])
+        inversion.save(update_fields=["level1_snapshot"])
         try:
             record_event(
                 program_id=inversion.program_id,

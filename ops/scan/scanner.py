@@ -28,6 +28,7 @@ from ops.scan.fetching import FetchedBatch, fetch_batch
 from ops.scan.grouping import group_changes
 from ops.scan.listing import Stored, batches, list_store, plan, read_stored
 from ops.scan.statistics import Statistics
+from ops.signals import datasets_changed
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class Scanner:
         changes = group_changes(records=records, vanished_ids=vanished_ids, stored=self.stored)
         upserting.update_program_totals(changes.program_ids)
         record_scan_events(scan=self.scan, changes=changes)
+        datasets_changed.send(sender=Scanner, scan=self.scan, program_ids=changes.program_ids)
         Scan.objects.filter(pk=self.scan.pk).update(
             new_count=F("new_count") + changes.new_count,
             changed_count=F("changed_count") + changes.changed_count,
