@@ -52,6 +52,16 @@ ACTIONS = [
         INVERTERS,
         action_forms.QueueForm,
     ),
+    # A new attempt on a published OP (its Level 1 data changed, or the inversion code did);
+    # publishers too, as their campaigns queue many at once (issue 21).
+    Action(
+        "invert-again",
+        "Invert again",
+        frozenset({S.PUBLISHED}),
+        _inverter_or_publisher,
+        INVERTERS_OR_PUBLISHERS,
+        action_forms.QueueForm,
+    ),
     Action("start", "Start", frozenset({S.PREPROCESSED}), roles.is_inverter, INVERTERS),
     Action("report-done", "Report done", frozenset({S.WORKING}), roles.is_inverter, INVERTERS, page=True),
     Action(

@@ -181,7 +181,28 @@ class EventOut(Schema):
         return event.actor_label
 
 
+class InversionOut(Schema):
+    """One attempt at inverting the OP."""
+
+    id: str
+    owner: str
+    software_commit: str
+    created_at: datetime
+    reported_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str = Field(description='"published", "put_back", or "" while under way.')
+    dataset_ids: list[str]
+    products_folder: str | None = Field(description="The products' folder on the scratch collection.")
+    archive_folder: str | None = Field(description="The products' folder on the publish collection.")
+    store_record: dict[str, Any] | None = Field(description="The metadata store's record, once published.")
+
+
 class ProgramDetailOut(ProgramOut):
+    stale_since: datetime | None = Field(
+        description="Since when the Level 1 data of the latest inversion changed (null: not stale); "
+        "the events with `stale` details say which datasets and what changed."
+    )
+    inversions: list[InversionOut] = Field(description="Every attempt, newest first.")
     datasets: list[DatasetOut]
     events: list[EventOut] = Field(description="The full history, newest first.")
 
@@ -338,7 +359,34 @@ def get_program(request: HttpRequest, program_id: str):
     except ObservingProgram.DoesNotExist:
         raise HttpError(404, f"There is no observing program {program_id}.") from None
     (row,) = ops_selectors.program_export(program_ids=[program_id])
-    return {**row, "datasets": detail.datasets, "events": [entry.event for entry in detail.history]}
+    inversions = [
+        {
+            **{name: getattr(row.inversion, name) for name in _INVERSION_FIELDS},
+            "owner": row.inversion.owner.get_username(),
+            "products_folder": row.products.folder if row.products else None,
+            "archive_folder": row.archive_folder or None,
+            "store_record": row.store_record or None,
+        }
+        for row in selectors.program_inversions(program_id=program_id)
+    ]
+    return {
+        **row,
+        "stale_since": detail.program.stale_since,
+        "inversions": inversions,
+        "datasets": detail.datasets,
+        "events": [entry.event for entry in detail.history],
+    }
+
+
+_INVERSION_FIELDS = (
+    "id",
+    "software_commit",
+    "created_at",
+    "reported_at",
+    "ended_at",
+    "end_reason",
+    "dataset_ids",
+)
 
 
 # --- the one write ---------------------------------------------------------------------------
@@ -347,6 +395,7 @@ def get_program(request: HttpRequest, program_id: str):
 # history says (below).
 _TARGETS = {
     "queue": State.QUEUED,
+    "invert-again": State.QUEUED,
     "start": State.WORKING,
     "put-back": State.INVERTIBLE,
     "report-done": State.INVERTED,
@@ -407,8 +456,10 @@ def _run(
 ) -> ProgramEvent:
     """The service of the action; the event it recorded."""
     match slug:
-        case "queue":
-            inversion = services.queue_program(program_id=program_id, user=user, note=body.note)
+        case "queue" | "invert-again":
+            inversion = services.queue_program(
+                program_id=program_id, user=user, note=body.note, expected_state=body.expected_state
+            )
             events = ProgramEvent.objects.select_related("actor_user").order_by("id")
             return events.filter(program_id=program_id, details__inversion=inversion.id).first()
         case "start":

@@ -10,9 +10,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Window
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from inversions import actions, overdue
 from inversions.models import Campaign, Inversion, Transfer
@@ -99,10 +100,124 @@ class WorkPanel:
     moving: bool = False
     products: ProductsView | None = None
     read_only: bool = False
+    stale: StaleNotice | None = None
+    # Every attempt, newest first (the program page's list).
+    inversions: list[InversionRow] = field(default_factory=list)
 
     @property
     def days_in_state(self) -> float | None:
         return (timezone.now() - self.since).total_seconds() / 86400 if self.since else None
+
+
+def latest_attempt(*, program_id: str) -> QuerySet[Inversion]:
+    """The OP's attempts, the open one first, then the latest ended (``.first()`` for the one)."""
+    return Inversion.objects.filter(program_id=program_id).order_by(
+        F("ended_at").desc(nulls_first=True), "-created_at"
+    )
+
+
+@dataclass(frozen=True)
+class StaleChange:
+    """One dataset's change that made the OP stale, as the scanner's event recorded it."""
+
+    dataset_id: str
+    found_at: datetime
+    # None: not known (an attempt older than snapshots is compared with its start).
+    update_date_old: datetime | None
+    update_date_new: datetime | None
+    # (field, old, new); old or new is None where only a digest of it was kept.
+    fields: list[tuple[str, Any, Any]]
+
+
+@dataclass(frozen=True)
+class StaleNotice:
+    """ "Level 1 changed since inv.X": the changes since the OP became stale, oldest first."""
+
+    inversion_id: str
+    since: datetime
+    changes: list[StaleChange]
+
+    @property
+    def dataset_ids(self) -> list[str]:
+        return sorted({change.dataset_id for change in self.changes})
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _datetime(value: Any) -> datetime | None:
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def stale_notice(*, program: ObservingProgram) -> StaleNotice | None:
+    """What changed in the Level 1 data of the OP's latest attempt, if it is stale (one query)."""
+    if program.stale_since is None:
+        return None
+    events = (
+        ProgramEvent.objects.filter(
+            program_id=program.pk, created_at__gte=program.stale_since, details__has_key="stale"
+        )
+        .order_by("id")
+        .values_list("created_at", "details__stale")
+    )
+    inversion_id, changes = "", []
+    for found_at, stale in events:
+        stale = _as_dict(stale)
+        inversion_id = str(stale.get("inversion", inversion_id))
+        for dataset_id, change in sorted(_as_dict(stale.get("datasets")).items()):
+            change = _as_dict(change)
+            update_date = _as_dict(change.get("update_date"))
+            changes.append(
+                StaleChange(
+                    dataset_id=dataset_id,
+                    found_at=found_at,
+                    update_date_old=_datetime(update_date.get("old")),
+                    update_date_new=_datetime(update_date.get("new")),
+                    fields=[
+                        (name, _as_dict(values).get("old"), _as_dict(values).get("new"))
+                        for name, values in sorted(_as_dict(change.get("fields")).items())
+                    ],
+                )
+            )
+    return StaleNotice(inversion_id=inversion_id, since=program.stale_since, changes=changes)
+
+
+@dataclass(frozen=True)
+class InversionRow:
+    """One attempt of the OP's list: where its products are, and its store record."""
+
+    inversion: Inversion
+    products: ProductsView | None
+    # The store's record of a published attempt: its asdfObjectKey, bucket, datasets.
+    store_record: dict[str, Any]
+
+    @property
+    def archive_folder(self) -> str:
+        """The products' folder on the publish collection (bucket/proposal/inv_X/), once published."""
+        key = self.store_record.get("asdfObjectKey") or ""
+        bucket = self.store_record.get("bucket") or ""
+        return f"/{bucket}/{PurePosixPath(key).parent}/" if key and bucket else ""
+
+
+def program_inversions(*, program_id: str) -> list[InversionRow]:
+    """Every attempt of the OP, newest first (one query)."""
+    inversions = (
+        Inversion.objects.filter(program_id=program_id)
+        .select_related("owner", "reported_by")
+        .order_by("-created_at")
+    )
+    return [
+        InversionRow(
+            inversion=inversion,
+            products=ProductsView.of(inversion),
+            store_record=_as_dict(_as_dict(inversion.store_record).get("record")),
+        )
+        for inversion in inversions
+    ]
 
 
 def _generation(inversion: Inversion, now: datetime) -> GenerationView:
@@ -119,12 +234,7 @@ def work_panel(*, program: ObservingProgram, user, now: datetime | None = None) 
     """The OP's attempt (the open one, else the latest), its transfers, the user's buttons."""
     now = now or timezone.now()
     state = program.state
-    inversion = (
-        Inversion.objects.filter(program=program)
-        .select_related("owner", "reported_by")
-        .order_by("ended_at", "-created_at")  # the open one (NULL) first
-        .first()
-    )
+    inversion = latest_attempt(program_id=program.pk).select_related("owner", "reported_by").first()
     backend = get_backend()
     transfers = (
         [
@@ -156,6 +266,8 @@ def work_panel(*, program: ObservingProgram, user, now: datetime | None = None) 
         moving=state in MOVING_STATES,
         products=ProductsView.of(inversion) if inversion and state != State.GENERATING else None,
         read_only=not actions.may_act(user),
+        stale=stale_notice(program=program),
+        inversions=program_inversions(program_id=program.pk) if inversion else [],
     )
 
 
@@ -203,6 +315,7 @@ TO_PUBLISH_STATES = (State.INVERTED, State.GENERATING, State.GENERATED, State.PU
 # kilobytes, and the page reads dozens of rows every five seconds.
 _ROW_FIELDS = (
     "id",
+    "stale_since",
     "proposal_id",
     "dataset_count",
     "state",
@@ -263,6 +376,8 @@ class Board:
     to_publish: BoardSection
     errors: BoardSection
     overdue: BoardSection
+    # Published (or under way) with Level 1 data changed since: candidates to invert again.
+    stale: BoardSection
     failed_scans: list[Scan]
     failed_scans_total: int
     may_queue: bool
@@ -271,7 +386,7 @@ class Board:
 
     @property
     def needs_attention(self) -> bool:
-        return bool(self.errors.rows or self.overdue.rows or self.failed_scans)
+        return bool(self.errors.rows or self.overdue.rows or self.stale.rows or self.failed_scans)
 
 
 def _with_open_inversion(programs: QuerySet[ObservingProgram]) -> QuerySet[ObservingProgram]:
@@ -367,6 +482,29 @@ def _overdue(programs: QuerySet[ObservingProgram], *, now: datetime) -> BoardSec
     )
 
 
+def _stale(programs: QuerySet[ObservingProgram], *, now: datetime) -> BoardSection:
+    """Stale OPs, longest stale first, each with the attempt its newest stale event names; the
+    window count is the total before the LIMIT (one query, on the partial index op_stale_idx)."""
+    newest_stale = ProgramEvent.objects.filter(program_id=OuterRef("pk"), details__has_key="stale").order_by(
+        "-id"
+    )
+    rows = list(
+        programs.filter(stale_since__isnull=False)
+        .annotate(
+            stale_total=Window(Count("pk")),
+            stale_inversion=Subquery(
+                newest_stale.annotate(
+                    inversion=KeyTextTransform("inversion", KeyTransform("stale", "details"))
+                ).values("inversion")[:1]
+            ),
+        )
+        .order_by("stale_since", "id")[:BOARD_ROWS]
+    )
+    return BoardSection(
+        rows=[_row(program, now=now) for program in rows], total=rows[0].stale_total if rows else 0
+    )
+
+
 def _failed_scans(*, now: datetime) -> list[Scan]:
     """Recent scans that failed since the last one that succeeded (a success means it recovered),
     newest first, each with ``failed_total``: how many there are in all."""
@@ -421,6 +559,7 @@ def board(*, now: datetime, user) -> Board:
         ),
         errors=_errors(programs, counts=counts, now=now),
         overdue=_overdue(programs, now=now),
+        stale=_stale(programs, now=now),
         failed_scans=failed_scans,
         failed_scans_total=failed_scans[0].failed_total if failed_scans else 0,
         may_queue=actions.ACTIONS_BY_SLUG["queue"].may(user),

@@ -96,8 +96,10 @@ def _run(action: actions.Action, *, program_id: str, user, data: dict):
     expected_state = State(data["expected_state"])
     if expected_state not in action.sources:
         raise TransitionError(f"{action.label} is not possible on a program that is {expected_state}.")
-    if action.slug == "queue":
-        return services.queue_program(program_id=program_id, user=user, note=data.get("note", ""))
+    if action.slug in {"queue", "invert-again"}:
+        return services.queue_program(
+            program_id=program_id, user=user, note=data.get("note", ""), expected_state=expected_state
+        )
     if action.slug == "start":
         return services.start_work(program_id=program_id, user=user)
     if action.slug == "put-back":
@@ -243,7 +245,7 @@ def work_queue(request):
 def quicklook(request, program_id: str, name: str):
     """A quicklook PNG of the OP's latest products, from scratch."""
     program = _program(program_id)
-    inversion = program.inversions.order_by("ended_at", "-created_at").first()
+    inversion = selectors.latest_attempt(program_id=program.pk).first()
     if inversion is None:
         raise Http404("No products.")
     paths = {Path(path).name: path for path in inversion.products.get("quicklooks", [])}

@@ -2,14 +2,23 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from demo import files as demo_files
 from demo import team as demo_team
 from inversions import services
+from inversions.models import Inversion
+from ops.history import Actor, record_event
 from ops.models import ObservingProgram
 from ops.qualification import qualify_programs
-from ops.states import State
-from tests.factories import DatasetFactory, InstrumentProgramFactory, UserFactory, program_in_state
+from ops.states import ActorKind, State
+from tests.factories import (
+    DatasetFactory,
+    InstrumentProgramFactory,
+    InversionFactory,
+    UserFactory,
+    program_in_state,
+)
 
 
 @pytest.fixture
@@ -70,3 +79,50 @@ def working(inverter, local_collections, eager_tasks, settings, django_capture_o
         services.queue_program(program_id=program.pk, user=inverter)
     services.start_work(program_id=program.pk, user=inverter)
     return program
+
+
+def published_and_stale(**fields) -> tuple[ObservingProgram, Inversion]:
+    """A published OP whose attempt has its products, its store record, and a stale event."""
+    program = program_in_state(State.PUBLISHED, **fields)
+    inversion = InversionFactory(
+        program=program,
+        software_commit="0123abcd",
+        dataset_ids=["AAAAA", "AAAAB"],
+        reported_at=timezone.now(),
+        ended_at=timezone.now(),
+        end_reason="published",
+        products={"asdf": f"{program.proposal_id}/inv_X/INV_X_L2_metadata.asdf"},
+        store_record={
+            "record": {
+                "inversionId": "inv.FIRST1",
+                "bucket": "data",
+                "asdfObjectKey": f"{program.proposal_id}/inv_FIRST1/INV_FIRST1_L2_metadata.asdf",
+            },
+            "created": True,
+        },
+    )
+    record_event(
+        program_id=program.pk,
+        to_state=State.PUBLISHED,
+        actor=Actor(ActorKind.SCANNER),
+        details={
+            "note": f"Level 1 changed since {inversion.id}: dataset AAAAB reprocessed.",
+            "stale": {
+                "inversion": inversion.id,
+                "datasets": {
+                    "AAAAB": {
+                        "update_date": {
+                            "old": "2025-06-28T19:52:46+00:00",
+                            "new": "2026-01-05T10:00:00+00:00",
+                        },
+                        "fields": {
+                            "calibrationDocumentationUrl": {"old": "visp/v2.0.0", "new": "<b>visp/v3</b>"},
+                            "lightLevel": {},
+                        },
+                    }
+                },
+            },
+        },
+    )
+    program.refresh_from_db()
+    return program, inversion

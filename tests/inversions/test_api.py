@@ -20,7 +20,7 @@ from ops import selectors as ops_selectors
 from ops.history import Actor, record_event
 from ops.states import ActorKind, State
 from tests.factories import ApiTokenFactory, InversionFactory, UserFactory, events_of, program_in_state
-from tests.inversions.conftest import invertible_program
+from tests.inversions.conftest import invertible_program, published_and_stale
 
 PROGRAMS = "/api/programs"
 
@@ -218,7 +218,47 @@ def test_an_unknown_program_is_404(client, viewer_token):
     assert response.json() == {"detail": "There is no observing program eid_9_9_nothing."}
 
 
+def test_one_program_says_whether_it_is_stale_and_lists_its_inversions_newest_first(
+    client, viewer_token, inverter
+):
+    program, first = published_and_stale()
+    body = client.get(f"{PROGRAMS}/{program.pk}", headers=auth(viewer_token)).json()
+    assert body["stale_since"] is not None and "stale" in body["events"][0]["details"]
+    (listed,) = body["inversions"]
+    assert {key: listed[key] for key in ("id", "software_commit", "end_reason", "dataset_ids")} == {
+        "id": first.id,
+        "software_commit": "0123abcd",
+        "end_reason": "published",
+        "dataset_ids": ["AAAAA", "AAAAB"],
+    }
+    assert listed["archive_folder"] == f"/data/{program.proposal_id}/inv_FIRST1/"
+    assert listed["products_folder"] == f"/{program.proposal_id}/inv_X/"
+    assert listed["store_record"]["inversionId"] == "inv.FIRST1" and listed["owner"]
+
+    services.queue_program(program_id=program.pk, user=inverter, expected_state=State.PUBLISHED)
+    body = client.get(f"{PROGRAMS}/{program.pk}", headers=auth(viewer_token)).json()
+    assert body["stale_since"] is None
+    assert [inversion["id"] for inversion in body["inversions"]][1:] == [first.id]
+    current = body["inversions"][0]
+    assert (current["end_reason"], current["ended_at"], current["store_record"]) == ("", None, None)
+
+
 # --- POST /api/programs/{program_id}/events -----------------------------------------------------
+
+
+def test_inverting_again_answers_201_naming_the_earlier_inversion(client, inverter_token, viewer_token):
+    program, first = published_and_stale()
+    refused = post_event(client, program, viewer_token, state="queued", expected_state="published")
+    assert refused.status_code == 403
+    response = post_event(
+        client, program, inverter_token, state="queued", expected_state="published", note="v2"
+    )
+    assert response.status_code == 201
+    details = response.json()["details"]
+    assert (details["again_after"], details["note"]) == (first.id, "v2")
+    assert details["inversion"] == Inversion.objects.get(program=program, ended_at__isnull=True).id
+    again = post_event(client, program, inverter_token, state="queued", expected_state="published")
+    assert again.status_code == 409 and again.json()["current"]["state"] == "queued"
 
 
 def test_queueing_answers_201_with_the_event(client, inverter_token):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from inversions.api import api
 from ops.states import State
 from tests.factories import ApiTokenFactory, UserFactory, program_in_state
-from tests.inversions.conftest import invertible_program
+from tests.inversions.conftest import invertible_program, published_and_stale
 
 # The schema /api/openapi.json serves (to users with a role), from the API itself: no request
 # and no database while tests are collected. Calls go in-process through the WSGI app.
@@ -31,6 +31,7 @@ PROGRAM_IDS = {
     State.INVERTIBLE: "eid_2_1_opFuzz_R001.1.1",
     State.WORKING: "eid_2_1_opFuzz_R001.2.1",
     State.ERROR: "eid_2_1_opFuzz_R001.3.1",
+    State.PUBLISHED: "eid_2_1_opFuzz_R001.4.1",
 }
 
 
@@ -51,6 +52,7 @@ def token(db):
     invertible_program(datasets=2, id=PROGRAM_IDS[State.INVERTIBLE])
     program_in_state(State.WORKING, id=PROGRAM_IDS[State.WORKING])
     program_in_state(State.ERROR, id=PROGRAM_IDS[State.ERROR])
+    published_and_stale(id=PROGRAM_IDS[State.PUBLISHED])  # its inversions; "invert again"
     # As Django's test client does: a request must not close the test's connection, whose
     # transaction holds these rows.
     request_started.disconnect(close_old_connections)

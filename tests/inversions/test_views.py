@@ -8,7 +8,7 @@ from inversions import services
 from inversions.actions import ACTIONS
 from ops.states import State
 from tests.factories import InversionFactory, UserFactory, events_of, program_in_state
-from tests.inversions.conftest import invertible_program
+from tests.inversions.conftest import invertible_program, published_and_stale
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,7 @@ ROLES = {
 # Which roles may use each button (the server's answer; the page shows the same buttons).
 ALLOWED = {
     "queue": {"inverter"},
+    "invert-again": {"inverter", "publisher"},
     "start": {"inverter"},
     "put-back": {"inverter"},
     "move-to-top": {"inverter"},
@@ -356,3 +357,107 @@ def test_report_done_refuses_what_is_no_inversion_id(client, inverter, working, 
     assert response.status_code == 400
     working.refresh_from_db()
     assert working.state == State.WORKING
+
+
+# --- issue 21: stale, the inversions, "Invert again" ---------------------------------------
+
+
+def test_a_stale_op_says_what_changed_since_which_inversion_and_lists_its_inversions(client, inverter):
+    program, inversion = published_and_stale()
+    client.force_login(inverter)
+    html = client.get(reverse("program-detail", args=[program.pk])).content.decode()
+    notice = html.split('class="stale-notice"')[1].split("</div>")[0]
+    assert f"Level 1 changed since <code>{inversion.id}</code>" in notice
+    assert "<code>AAAAB</code>" in notice and "2025-06-28 19:52 → 2026-01-05 10:00" in notice
+    assert "calibrationDocumentationUrl visp/v2.0.0 → &lt;b&gt;visp/v3&lt;/b&gt;" in notice
+    assert "lightLevel changed" in notice and "<b>Invert again</b> makes a new attempt" in notice
+    listing = html.split('id="inversions-heading"')[1].split("</section>")[0]
+    assert f'<code>{inversion.id}</code> <b class="stale">' in listing and "<code>0123abcd</code>" in listing
+    assert f"archive <code>/data/{program.proposal_id}/inv_FIRST1/</code>" in listing
+    assert f"scratch <code>/{program.proposal_id}/inv_X/</code>" in listing
+    assert "INV_FIRST1_L2_metadata.asdf" in listing and "<code>AAAAA</code>, <code>AAAAB</code>" in listing
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_invert_again_from_the_page_queues_a_new_attempt_listed_first(client, inverter, htmx):
+    program, first = published_and_stale()
+    client.force_login(inverter)
+    page = client.get(reverse("program-detail", args=[program.pk])).content.decode()
+    assert 'name="invert-again-expected_state" value="published"' in page and "Invert again</button>" in page
+    response = client.post(
+        reverse("inversions:program-action", args=[program.pk, "invert-again"]),
+        {"invert-again-expected_state": "published", "invert-again-note": "new calibration"},
+        headers={"HX-Request": "true"} if htmx else {},
+        follow=not htmx,
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    program.refresh_from_db()
+    assert program.state == State.QUEUED and not program.is_stale
+    second = program.inversions.get(ended_at__isnull=True)
+    assert events_of(program)[-1].details["again_after"] == first.id
+    assert "stale-notice" not in html
+    listing = html.split('id="inversions-heading"')[1].split("</section>")[0]
+    assert listing.index(second.id) < listing.index(first.id)
+    panel = html.split('id="work-panel"')[1].split("</section>")[0]
+    assert f"<code>{second.id}</code>" in panel  # the open attempt, not the published one
+
+
+def test_invert_again_posted_twice_from_the_same_page_queues_once_and_says_who(client, inverter, publisher):
+    program, _ = published_and_stale()
+    url = reverse("inversions:program-action", args=[program.pk, "invert-again"])
+    client.force_login(publisher)
+    client.post(url, {"invert-again-expected_state": "published"})
+    client.force_login(inverter)
+    response = client.post(url, {"invert-again-expected_state": "published"}, follow=True)
+    assert "no longer published: it is queued since" in response.content.decode()
+    assert "by publisher." in response.content.decode()
+    assert program.inversions.count() == 2
+
+
+@pytest.mark.parametrize("expected", ["invertible", "queued", "archived"])
+def test_invert_again_from_a_state_it_does_not_act_from_is_refused(client, inverter, expected):
+    program, _ = published_and_stale()
+    client.force_login(inverter)
+    response = client.post(
+        reverse("inversions:program-action", args=[program.pk, "invert-again"]),
+        {"invert-again-expected_state": expected},
+        follow=True,
+    )
+    assert f"Invert again is not possible on a program that is {expected}." in response.content.decode()
+    assert program.inversions.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("program_id", "data"),
+    [
+        ("..", {"invert-again-expected_state": "published"}),
+        ("no-such-op", {"invert-again-expected_state": "published"}),
+        ("%2e%2e%2fetc", {"invert-again-expected_state": "published"}),
+        (None, {"invert-again-expected_state": "javascript:alert(1)"}),
+        (None, {}),
+    ],
+)
+def test_invert_again_with_odd_input_is_a_4xx_or_a_message_never_a_500(client, inverter, program_id, data):
+    program, _ = published_and_stale()
+    client.force_login(inverter)
+    url = f"/programs/{program_id}/actions/invert-again/" if program_id else None
+    url = url or reverse("inversions:program-action", args=[program.pk, "invert-again"])
+    response = client.post(url, data)
+    assert response.status_code in {302, 404}
+    assert program.inversions.count() == 1
+    program.refresh_from_db()
+    assert program.state == State.PUBLISHED
+
+
+def test_a_viewer_sees_no_invert_again_and_cannot_post_it(client):
+    program, _ = published_and_stale()
+    client.force_login(UserFactory(username="reader", groups=["viewers"]))
+    html = client.get(reverse("program-detail", args=[program.pk])).content.decode()
+    assert "Invert again</button>" not in html and "Level 1 changed since" in html
+    response = client.post(
+        reverse("inversions:program-action", args=[program.pk, "invert-again"]),
+        {"invert-again-expected_state": "published"},
+    )
+    assert response.status_code == 403
+    assert program.inversions.count() == 1
