@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -524,11 +525,41 @@ def with_changes(store: DemoStore, *, fraction: float = 0.01, seed: int = 1, at:
     at_text = iso(at)
     visible = [index for index, record in enumerate(store.datasets) if record["createDate"] <= at_text]
     changed_count = max(1, round(len(visible) * fraction))
-    datasets = list(store.datasets)
+    changes: dict[str, Record] = {}
     for index in rng.sample(visible, changed_count):
-        record = dict(datasets[index])
-        record["updateDate"] = at_text
-        record["aoLocked"] = max(0, record["aoLocked"] - rng.randint(1, max(1, record["frameCount"] // 5)))
-        record["datasetSize"] = record["datasetSize"] + 1
-        datasets[index] = record
+        record = store.datasets[index]
+        changes[record["datasetId"]] = {
+            "updateDate": at_text,
+            "aoLocked": max(0, record["aoLocked"] - rng.randint(1, max(1, record["frameCount"] // 5))),
+            "datasetSize": record["datasetSize"] + 1,
+        }
+    return with_reprocessed(store, changes)
+
+
+def with_reprocessed(store: DemoStore, changes: dict[str, Record]) -> DemoStore:
+    """The store with the fields in ``changes`` (dataset id → fields) replaced in those records.
+    The given store is left as it was; unchanged records are shared."""
+    if not changes:
+        return store
+    datasets = [
+        {**record, **changes[record["datasetId"]]} if record["datasetId"] in changes else record
+        for record in store.datasets
+    ]
     return DemoStore(datasets=datasets, experiments=store.experiments, now=store.now)
+
+
+_DOCUMENTATION_VERSION = re.compile(r"/v(\d+)\.(\d+)\.(\d+)/")
+
+
+def recalibrated(record: Record, *, at: datetime) -> Record:
+    """The fields the data center changes when it reprocesses a dataset with a newer calibration:
+    its ``updateDate``, when its frames were written, and the calibration documentation's
+    version (``…/v2.0.0/`` → ``…/v2.1.0/``)."""
+    changes: Record = {"updateDate": iso(at), "headerDataUnitCreationDate": iso(at)}
+    url = record.get("calibrationDocumentationUrl")
+    if isinstance(url, str) and (match := _DOCUMENTATION_VERSION.search(url)):
+        major, minor, _patch = (int(part) for part in match.groups())
+        changes["calibrationDocumentationUrl"] = (
+            f"{url[: match.start()]}/v{major}.{minor + 1}.0/{url[match.end() :]}"
+        )
+    return changes

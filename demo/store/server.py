@@ -52,7 +52,7 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 
-from demo.store.generator import DemoStore, Record, generate_store, iso, with_changes
+from demo.store.generator import DemoStore, Record, generate_store, iso, with_changes, with_reprocessed
 
 log = logging.getLogger(__name__)
 
@@ -148,18 +148,51 @@ class DemoStoreApi:
         clock: Callable[[], datetime] = utc_now,
         schema: GraphQLSchema | None = None,
         inversions_path: Path | None = None,
+        reprocessed_path: Path | None = None,
     ) -> None:
         self.schema = schema or load_schema()
         self.clock = clock
+        self.generated = store
         self.index = StoreIndex(store)
         self.inversions_path = inversions_path
         self.inversions: dict[str, Record] = load_inversions(inversions_path) if inversions_path else {}
         self._inversions_lock = threading.Lock()
         self._documents = lru_cache(maxsize=128)(self._parse_and_validate)
+        # The datasets reprocessed since the store was generated (`manage.py demo_reprocess`
+        # writes them there), applied whenever the file changes.
+        self.reprocessed_path = reprocessed_path
+        self._reprocessed_version: int | None = None
+        self._reprocessed_lock = threading.Lock()
+        self._follow_reprocessed()
 
     def replace_store(self, store: DemoStore) -> None:
         """Serve another store from now on (requests under way finish with the old one)."""
         self.index = StoreIndex(store)
+
+    def _follow_reprocessed(self) -> None:
+        """Serve the generated store with the reprocessed records of ``reprocessed_path``, once
+        per change of that file (a stat per request otherwise)."""
+        if self.reprocessed_path is None:
+            return
+        try:
+            version = self.reprocessed_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            version = None
+        if version == self._reprocessed_version:
+            return
+        with self._reprocessed_lock:
+            if version == self._reprocessed_version:
+                return
+            try:
+                changes = load_inversions(self.reprocessed_path) if version is not None else {}
+            except ValueError:  # half written by hand, say: the store goes on serving
+                changes = None
+            if not isinstance(changes, dict) or not all(isinstance(c, dict) for c in changes.values()):
+                log.warning("ignoring %s: not an object of dataset ids to fields", self.reprocessed_path)
+                changes = {}
+            self.replace_store(with_reprocessed(self.generated, changes))
+            self._reprocessed_version = version
+            log.info("serving %d reprocessed datasets from %s", len(changes), self.reprocessed_path)
 
     def _parse_and_validate(self, query: str) -> DocumentNode | list[GraphQLError]:
         try:
@@ -170,6 +203,7 @@ class DemoStoreApi:
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         """The JSON response to one request body ``{query, variables, operationName}``."""
+        self._follow_reprocessed()
         query = body.get("query")
         if not isinstance(query, str):
             return {"errors": [{"message": "The request has no query."}]}
@@ -312,7 +346,8 @@ class DemoStoreApi:
 
 
 def load_inversions(path: Path) -> dict[str, Record]:
-    """The inversions kept in ``path`` by inversionId (none when there is no such file yet)."""
+    """The records kept in ``path`` by id (inversions, reprocessed datasets); none when there is
+    no such file yet."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -463,8 +498,11 @@ class DemoStoreServer:
         clock: Callable[[], datetime] = utc_now,
         log_requests: bool = False,
         inversions_path: Path | None = None,
+        reprocessed_path: Path | None = None,
     ) -> None:
-        self.api = DemoStoreApi(store=store, clock=clock, inversions_path=inversions_path)
+        self.api = DemoStoreApi(
+            store=store, clock=clock, inversions_path=inversions_path, reprocessed_path=reprocessed_path
+        )
         self.httpd = _HttpServer((host, port), api=self.api, log_requests=log_requests)
         self._thread: threading.Thread | None = None
 

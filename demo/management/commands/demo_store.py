@@ -5,6 +5,9 @@ it the same day serves the very same records and a scan finds nothing changed. F
 moment on a new OP arrives every few minutes for two days (its datasets over the next few
 arrivals), hidden until its time: a user watching the dashboard sees programs appear.
 
+Datasets that `manage.py demo_reprocess` reprocessed (a newer updateDate and calibration) are
+served so from the moment it writes them, and after a restart too.
+
 On the local transfer backend it also writes the files of the data center (demo.files): a
 record is listed only once its dataset's Level 1 folder and its OP's results are there.
 """
@@ -22,6 +25,8 @@ from demo.store.generator import generate_store
 from demo.store.server import DemoStoreServer, utc_now
 
 ARRIVAL_HOURS = 48
+# Under var/: the datasets `manage.py demo_reprocess` reprocessed, which the store serves so.
+REPROCESSED_FILE = "demo_store_reprocessed.json"
 
 
 class Command(BaseCommand):
@@ -43,6 +48,12 @@ class Command(BaseCommand):
             default=settings.BASE_DIR / "var" / "demo_store_inversions.json",
             help="where the published inversions it receives are kept across restarts",
         )
+        parser.add_argument(
+            "--reprocessed-file",
+            type=Path,
+            default=settings.BASE_DIR / "var" / REPROCESSED_FILE,
+            help="the datasets reprocessed since (manage.py demo_reprocess), followed while it runs",
+        )
 
     def handle(
         self,
@@ -53,6 +64,7 @@ class Command(BaseCommand):
         datasets: int,
         arrival_minutes: float,
         inversions_file: Path,
+        reprocessed_file: Path,
         **options,
     ):
         start_of_today = datetime.combine(utc_now().date(), time.min)
@@ -76,6 +88,7 @@ class Command(BaseCommand):
             clock=clock,
             log_requests=options["verbosity"] >= 1,
             inversions_path=inversions_file,
+            reprocessed_path=reprocessed_file,
         )
         self.stdout.write(
             f"Demo metadata store at {server.url} (seed {seed}, {datasets} datasets, a new program "

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from demo.store.generator import generate_store, iso, with_changes
+from demo.store.generator import generate_store, iso, recalibrated, with_changes, with_reprocessed
 from ops.metadata.records import parse_dataset
 from ops.qualify import DatasetValues, qualify_program
 
@@ -189,6 +189,26 @@ def test_with_changes_bumps_one_percent_and_leaves_the_store_as_it_was(store):
         assert new["datasetId"] == old["datasetId"]
         assert new["updateDate"] == iso(at) > old["updateDate"]
         assert new["aoLocked"] != old["aoLocked"]
+
+
+def test_a_recalibrated_dataset_has_a_newer_update_date_and_calibration_version(store):
+    record = {
+        **store.datasets[0],
+        "calibrationDocumentationUrl": "https://docs.dkist.nso.edu/projects/visp/en/v2.3.1/",
+    }
+    at = NOW + timedelta(days=3)
+    changes = recalibrated(record, at=at)
+    assert changes == {
+        "updateDate": iso(at),
+        "headerDataUnitCreationDate": iso(at),
+        "calibrationDocumentationUrl": "https://docs.dkist.nso.edu/projects/visp/en/v2.4.0/",
+    }
+    assert "calibrationDocumentationUrl" not in recalibrated({"calibrationDocumentationUrl": None}, at=at)
+
+    reprocessed = with_reprocessed(store, {record["datasetId"]: changes})
+    assert reprocessed.datasets[0] == {**store.datasets[0], **changes}
+    assert reprocessed.datasets[1] is store.datasets[1] and store.datasets[0]["updateDate"] < iso(at)
+    assert with_reprocessed(store, {}) is store
 
 
 def test_scales_to_twenty_thousand_datasets_in_four_thousand_programs():

@@ -1,3 +1,5 @@
+import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -258,3 +260,28 @@ def test_a_body_that_is_not_json_is_a_bad_request(server):
 def test_only_post_to_graphql_is_answered(server):
     assert requests.get(server.url, timeout=10).status_code == 405
     assert requests.post(server.url.replace("/graphql", "/other"), json={}, timeout=10).status_code == 404
+
+
+def test_datasets_reprocessed_in_the_followed_file_are_served_so_from_then_on(store, clock, tmp_path):
+    followed = tmp_path / "reprocessed.json"
+    dataset_id = store.datasets[0]["datasetId"]
+    text = (
+        "query($ids: [String!]) {"
+        " datasetInventories(filterParams: {datasetIds: $ids}) { updateDate aoLocked } }"
+    )
+    with DemoStoreServer(store=store, clock=clock, reprocessed_path=followed) as server:
+
+        def served():
+            (record,) = post(server, text, ids=[dataset_id])["data"]["datasetInventories"]
+            return record
+
+        assert served()["updateDate"] == store.datasets[0]["updateDate"]
+        followed.write_text(
+            json.dumps({dataset_id: {"updateDate": iso(NOW)}, "NOSUCHID": {"updateDate": "x"}})
+        )
+        assert served() == {"updateDate": iso(NOW), "aoLocked": store.datasets[0]["aoLocked"]}
+        followed.write_text("{not json")
+        os.utime(followed, ns=(1, 1))
+        assert served()["updateDate"] == store.datasets[0]["updateDate"]  # ignored, and served on
+    with DemoStoreServer(store=store, clock=clock, reprocessed_path=tmp_path / "none.json") as server:
+        assert post(server, text, ids=[dataset_id])["data"]["datasetInventories"][0]["aoLocked"] is not None
