@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -100,9 +101,16 @@ class WorkPanel:
     moving: bool = False
     products: ProductsView | None = None
     read_only: bool = False
-    stale: StaleNotice | None = None
-    # Every attempt, newest first (the program page's list).
-    inversions: list[InversionRow] = field(default_factory=list)
+
+    # Read only where a page shows them: the status that the page polls every 2 s does not.
+    @cached_property
+    def stale(self) -> StaleNotice | None:
+        return stale_notice(program=self.program)
+
+    @cached_property
+    def inversions(self) -> list[InversionRow]:
+        """Every attempt, newest first (the program page's list)."""
+        return program_inversions(program_id=self.program.pk) if self.inversion else []
 
     @property
     def days_in_state(self) -> float | None:
@@ -266,8 +274,6 @@ def work_panel(*, program: ObservingProgram, user, now: datetime | None = None) 
         moving=state in MOVING_STATES,
         products=ProductsView.of(inversion) if inversion and state != State.GENERATING else None,
         read_only=not actions.may_act(user),
-        stale=stale_notice(program=program),
-        inversions=program_inversions(program_id=program.pk) if inversion else [],
     )
 
 

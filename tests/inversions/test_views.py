@@ -461,3 +461,21 @@ def test_a_viewer_sees_no_invert_again_and_cannot_post_it(client):
     )
     assert response.status_code == 403
     assert program.inversions.count() == 1
+
+
+def test_the_polled_status_reads_neither_the_stale_notice_nor_the_inversions(client, inverter):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    program, _ = published_and_stale()
+    client.force_login(inverter)
+    url = reverse("program-detail", args=[program.pk])
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"{url}?part=status&seen=published", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and 'id="work-status"' in response.content.decode()
+    statements = " ".join(query["sql"] for query in queries)
+    assert (
+        '"stale"' not in statements and 'ORDER BY "inversions_inversion"."created_at" DESC' not in statements
+    )
+    page = client.get(url).content.decode()
+    assert "stale-notice" in page and 'id="inversions-heading"' in page
