@@ -342,6 +342,9 @@ class ProgramDetail:
     history: list[HistoryEntry]
     report: dict[str, Any] | None
     report_event: ProgramEvent | None
+    # The event that entered the current state: a later information event (a note, the scan
+    # marking the OP stale) is not who put the OP in its state, nor when.
+    state_entered: ProgramEvent | None
 
     # Derived from the report and the datasets, built when a page shows them (the API and the
     # work panel's polling do not).
@@ -612,6 +615,7 @@ def program_detail(*, program_id: str, now: datetime) -> ProgramDetail:
         history=history,
         report=_report_for_page(report_event.details["report"]) if report_event else None,
         report_event=report_event,
+        state_entered=next((event for event in events if not event.is_information), None),
     )
 
 

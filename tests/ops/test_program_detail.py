@@ -315,3 +315,16 @@ def test_the_score_is_shown_with_the_state(viewer_client):
     html = page(viewer_client, program)
     facts = html[html.index('<dl class="facts">') : html.index("</dl>")]
     assert f'<span class="score" tabindex="0" title="{program.score_explained()}">' in facts
+
+
+def test_the_state_names_who_entered_it_not_a_later_note(viewer_client):
+    program = op(State.INVERTIBLE)
+    with time_machine.travel(LATER, tick=False):
+        record_event(program_id=program.pk, to_state=State.QUEUED, actor=Actor(ActorKind.INVERTER))
+    with time_machine.travel(LATER + dt.timedelta(days=1), tick=False):
+        record_event(program_id=program.pk, to_state=State.QUEUED, actor=Actor(ActorKind.SCANNER))
+
+    state = page(viewer_client, program).split('<dd id="program-state">')[1].split("</dd>")[0]
+
+    assert "state-queued" in state
+    assert "since 2025-07-01 00:00 UTC by inverter" in state
