@@ -285,15 +285,30 @@ class QueueRow:
     overdue: bool
 
 
-def work_queue(*, now: datetime | None = None) -> list[QueueRow]:
-    """Every open attempt in queue order, with its OP's state and how long it has been there."""
+# Rows per page of the Work queue: a campaign queues thousands, and the page refreshes itself.
+QUEUE_ROWS_PER_PAGE = 50
+
+
+def work_queue(*, page_number: Any = 1, now: datetime | None = None) -> Page:
+    """One page of the open attempts in queue order, each with its OP's state and how long it
+    has been there (``QueueRow``s)."""
     now = now or timezone.now()
     inversions = (
         Inversion.objects.filter(ended_at__isnull=True)
-        .select_related("owner", "program__current_event")
+        .select_related("owner", "program")
+        .only(
+            "id",
+            "program_id",
+            "queue_position",
+            "created_at",
+            "owner__username",
+            "program__state",
+            "program__state_since",
+        )
         .order_by("queue_position", "created_at")
     )
-    return [
+    page = Paginator(inversions, QUEUE_ROWS_PER_PAGE).get_page(page_number)
+    page.object_list = [
         QueueRow(
             inversion=inversion,
             state=inversion.program.state,
@@ -302,8 +317,9 @@ def work_queue(*, now: datetime | None = None) -> list[QueueRow]:
                 state=inversion.program.state, since=inversion.program.state_since, now=now
             ),
         )
-        for inversion in inversions
+        for inversion in page.object_list
     ]
+    return page
 
 
 # --- the work board ---------------------------------------------------------------------------

@@ -233,7 +233,7 @@ def report_done(request, program_id: str):
 @require_GET
 def work_queue(request):
     context = {
-        "rows": selectors.work_queue(),
+        "page": selectors.work_queue(page_number=request.GET.get("page")),
         "can_reorder": roles.is_inverter(request.user),
         "move": actions.ACTIONS_BY_SLUG["move-to-top"],
     }

@@ -150,7 +150,7 @@ def test_a_campaign_queues_each_op_after_the_queue_and_refuses_those_that_moved(
         assert outcomes[program.pk].inversion.owner == publisher
         assert outcomes[program.pk].inversion.note == f"Campaign {campaign.pk}: commit 1a2b3c4"
     # The Work queue: what was there, the lead's own, then the campaign's in its order.
-    order = [row.inversion.program_id for row in selectors.work_queue()]
+    order = [row.inversion.program_id for row in selectors.work_queue().object_list]
     assert order == [already.pk, programs[1].pk, *_ids(queued)]
 
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from demo import team as demo_team
 from inversions import services
 from inversions.actions import ACTIONS
+from inversions.selectors import QUEUE_ROWS_PER_PAGE
 from ops.states import State
 from tests.factories import InversionFactory, UserFactory, events_of, program_in_state
 from tests.inversions.conftest import invertible_program, published_and_stale
@@ -229,6 +230,28 @@ def test_the_queue_page_lists_open_attempts_in_order(client, inverter):
     html = client.get(reverse("inversions:queue")).content.decode()
     assert html.index(second.pk) < html.index(first.pk)
     assert "Move to top" in html
+
+
+def test_the_queue_page_shows_a_page_of_attempts_in_constant_queries(
+    client, inverter, django_assert_max_num_queries
+):
+    """A campaign queues thousands: the page, which refreshes itself, shows 50 at a time."""
+    programs = [program_in_state(State.QUEUED) for _ in range(QUEUE_ROWS_PER_PAGE + 5)]
+    for program in programs:
+        InversionFactory(program=program, owner=inverter)
+    client.force_login(inverter)
+
+    with django_assert_max_num_queries(8):
+        first = client.get(reverse("inversions:queue")).content.decode()
+    second = client.get(reverse("inversions:queue"), {"page": 2}, headers={"HX-Request": "true"})
+
+    assert f"{QUEUE_ROWS_PER_PAGE + 5} in the queue" in first
+    assert [program.pk in first for program in programs] == [True] * 50 + [False] * 5
+    assert "page 1 of 2" in first
+    html = second.content.decode()
+    assert [program.pk in html for program in programs] == [False] * 50 + [True] * 5
+    assert "<td>51</td>" in html and "<td>55</td>" in html
+    assert 'hx-get="/work/?page=2"' in html  # the refresh stays on its page
 
 
 def test_the_products_say_where_they_are_with_a_dkist_snippet_naming_the_asdf_there(client, settings):
