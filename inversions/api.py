@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
-from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -21,7 +20,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.security import APIKeyHeader, SessionAuth
 from pydantic import field_validator
 
-from inversions import actions, campaigns, roles, selectors, services, tasks
+from inversions import actions, campaigns, roles, selectors, services
 from inversions.access import role_required
 from inversions.forms import DoneReportForm, commit_prefix
 from inversions.models import Campaign
@@ -630,11 +629,8 @@ def post_campaign(request: HttpRequest, body: CampaignIn):
         )
     except campaigns.CampaignRefused as error:
         return Status(400, {"errors": {"programs": [str(error)]}})
-    campaigns.confirm_campaign(campaign_id=campaign.pk, user=user)
-    if campaign.requested <= campaigns.RUN_IN_REQUEST_AT_MOST:
-        return Status(201, campaigns.run_campaign(campaign_id=campaign.pk))
-    transaction.on_commit(lambda: tasks.run_campaign.delay(campaign.pk))
-    return Status(202, _campaign(campaign.pk))
+    campaign = campaigns.start_campaign(campaign_id=campaign.pk, user=user)
+    return Status(201 if campaign.status == Campaign.Status.DONE else 202, _campaign(campaign.pk))
 
 
 @api.get(

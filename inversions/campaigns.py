@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from inversions import roles, services
 from inversions.models import Campaign, CampaignItem
+from inversions.steps import start_after_commit
 from ops.history import StaleStateError, TransitionError
 from ops.models import ObservingProgram, ProgramEvent
 from ops.states import State
@@ -32,6 +33,9 @@ MAX_CAMPAIGN_PROGRAMS = 5_000
 # Up to this many, a confirmation queues them in the request; more run in the worker, with a
 # progress page.
 RUN_IN_REQUEST_AT_MOST = 50
+# A campaign queued in the request is handed to the worker as well, this much later: if the
+# request dies half-way, the worker queues the rest (run_campaign passes over what is done).
+RESUME_AFTER_S = 120
 
 
 class CampaignRefused(ValueError):
@@ -94,6 +98,20 @@ def confirm_campaign(*, campaign_id: int, user: AbstractBaseUser) -> bool:
         status=Campaign.Status.RUNNING, confirmed_at=timezone.now()
     )
     return confirmed == 1
+
+
+def start_campaign(*, campaign_id: int, user: AbstractBaseUser) -> Campaign | None:
+    """Confirm a draft campaign and queue its OPs: in this call when they are few (the answer
+    shows how it went), else in the worker (its page follows it). None when it was confirmed
+    already: nothing is queued twice."""
+    if not confirm_campaign(campaign_id=campaign_id, user=user):
+        return None
+    requested = Campaign.objects.values_list("requested", flat=True).get(pk=campaign_id)
+    if requested > RUN_IN_REQUEST_AT_MOST:
+        start_after_commit("run_campaign", campaign_id)
+        return Campaign.objects.select_related("created_by").get(pk=campaign_id)
+    start_after_commit("run_campaign", campaign_id, countdown=RESUME_AFTER_S)
+    return run_campaign(campaign_id=campaign_id)
 
 
 def _note(campaign: Campaign) -> str:

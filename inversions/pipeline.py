@@ -262,7 +262,7 @@ def _transfer_succeeded(*, transfer: Transfer) -> None:
             expected_state=State.PREPROCESSING,
         )
     elif transfer.step == Transfer.Step.RESULTS:
-        start_after_commit("generate_products", inversion_id=inversion.id)
+        start_after_commit("generate_products", inversion.id)
     else:
         record_event(
             program_id=inversion.program_id,
@@ -271,7 +271,7 @@ def _transfer_succeeded(*, transfer: Transfer) -> None:
             details={"inversion": inversion.id, "published_files": True, **_transfer_facts(transfer)},
             expected_state=State.PUBLISHING,
         )
-        start_after_commit("publish", inversion_id=inversion.id)
+        start_after_commit("publish", inversion.id)
 
 
 # --- preprocess -----------------------------------------------------------------------------

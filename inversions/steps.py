@@ -13,9 +13,10 @@ from ops.states import State
 AUTOMATIC_STEPS = {State.QUEUED: "preprocess", State.INVERTED: "generate", State.PUBLISHING: "publish"}
 
 
-def start_after_commit(task: str, *, inversion_id: str) -> None:
-    """Send ``inversions.tasks.<task>`` for the inversion once the transaction commits."""
-    signature = app.signature(f"inversions.tasks.{task}", args=[inversion_id])
+def start_after_commit(task: str, *args: object, countdown: float | None = None) -> None:
+    """Send ``inversions.tasks.<task>`` with ``args`` once the transaction commits, to run at
+    once or ``countdown`` seconds later."""
+    signature = app.signature(f"inversions.tasks.{task}", args=list(args), countdown=countdown)
     transaction.on_commit(signature.delay)
 
 
@@ -23,4 +24,4 @@ def start_automatic_step(*, state: State, inversion_id: str) -> None:
     """The worker's step that follows ``state``, if any (AUTOMATIC_STEPS)."""
     task = AUTOMATIC_STEPS.get(state)
     if task is not None:
-        start_after_commit(task, inversion_id=inversion_id)
+        start_after_commit(task, inversion_id)

@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -24,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import retarget
 
-from inversions import actions, campaigns, roles, selectors, services, tasks
+from inversions import actions, campaigns, roles, selectors, services
 from inversions.chart_svg import pipeline_charts
 from inversions.charts import charts_data
 from inversions.forms import DoneReportForm, ProgramListForm
@@ -428,17 +427,13 @@ def campaign_confirm(request, campaign_id: int):
     """The confirmation: queue the campaign's OPs, here when they are few, else in the worker.
     Posted again (Back, a second tab), it queues nothing and shows the same run."""
     try:
-        confirmed = campaigns.confirm_campaign(campaign_id=campaign_id, user=request.user)
+        campaign = campaigns.start_campaign(campaign_id=campaign_id, user=request.user)
     except Campaign.DoesNotExist:
         raise Http404("No such campaign.") from None
-    if not confirmed:
+    if campaign is None:
         messages.info(request, "This campaign was confirmed already: here is how it went.")
-        return redirect("inversions:campaign", campaign_id)
-    requested = Campaign.objects.values_list("requested", flat=True).get(pk=campaign_id)
-    if requested <= campaigns.RUN_IN_REQUEST_AT_MOST:
-        campaign = campaigns.run_campaign(campaign_id=campaign_id)
+    elif campaign.status == Campaign.Status.DONE:
         messages.success(request, f"Queued {campaign.queued}, refused {campaign.refused}.")
     else:
-        transaction.on_commit(lambda: tasks.run_campaign.delay(campaign_id))
-        messages.success(request, f"Queueing {requested} programs: this page follows it.")
+        messages.success(request, f"Queueing {campaign.requested} programs: this page follows it.")
     return redirect("inversions:campaign", campaign_id)

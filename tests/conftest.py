@@ -1,4 +1,5 @@
 import pytest
+from celery.signals import before_task_publish
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
 from pytest_httpserver import HTTPServer
@@ -112,3 +113,16 @@ def eager_tasks():
     yield
     app.conf.task_always_eager = False
     app.conf.task_eager_propagates = False
+
+
+@pytest.fixture
+def sent_tasks():
+    """The Celery tasks sent to the broker meanwhile, as (name, args, whether it runs later)."""
+    sent = []
+
+    def record(sender, headers, body, **kwargs):
+        sent.append((sender, list(body[0]), headers.get("eta") is not None))
+
+    before_task_publish.connect(record, weak=False)
+    yield sent
+    before_task_publish.disconnect(record)

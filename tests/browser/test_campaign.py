@@ -9,13 +9,11 @@ COMMIT = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
 
 
 def test_a_publisher_filters_by_commit_and_follows_a_long_campaign(
-    page, live_server, committed_db, monkeypatch
+    page, live_server, committed_db, monkeypatch, sent_tasks
 ):
     # The worker's steps after queueing are not this test's: no task leaves for the broker.
     monkeypatch.setattr(services, "start_automatic_step", lambda **kwargs: None)
     monkeypatch.setattr(campaigns, "RUN_IN_REQUEST_AT_MOST", 1)
-    sent = []
-    monkeypatch.setattr(tasks.run_campaign, "delay", sent.append)
     programs = [published_program(commit=COMMIT) for _ in range(2)]
     published_program(commit="ffee0011")
     UserFactory(username="pub", password="a-long-test-password", groups=["publishers"])
@@ -37,9 +35,10 @@ def test_a_publisher_filters_by_commit_and_follows_a_long_campaign(
     assert all(program.pk in page.content() for program in programs)
     page.get_by_role("button", name="Queue these 2 to invert again").click()
     page.get_by_text("0 of 2").wait_for()
-    assert sent == [Campaign.objects.get().pk]
+    campaign_id = Campaign.objects.get().pk
+    assert sent_tasks == [("inversions.tasks.run_campaign", [campaign_id], False)]
 
-    tasks.run_campaign(sent[0])  # the worker; the page polls and shows the outcome
+    tasks.run_campaign(campaign_id)  # the worker; the page polls and shows the outcome
     page.locator("h2", has_text="Done").wait_for(timeout=10_000)
     assert "2 of 2: 2 queued, 0 refused." in page.locator("#campaign-status").inner_text()
     assert not [error for error in errors if "Content Security Policy" in error], errors

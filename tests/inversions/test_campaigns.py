@@ -11,6 +11,7 @@ from django.urls import reverse
 from inversions import campaigns, selectors, services, tasks
 from inversions.models import Campaign, CampaignItem, Inversion
 from ops.history import Actor, record_event
+from ops.models import ObservingProgram
 from ops.states import ActorKind, State
 from tests.factories import (
     ApiTokenFactory,
@@ -29,6 +30,9 @@ OTHER_COMMIT = "ffee0011ffee0011ffee0011ffee0011ffee0011"
 
 def _ids(programs) -> list[str]:
     return [program.pk for program in programs]
+
+
+RUN_CAMPAIGN = "inversions.tasks.run_campaign"
 
 
 # --- the filter by the software commit of the latest inversion -----------------------------------
@@ -270,17 +274,15 @@ def test_a_campaign_from_the_table_is_confirmed_once_and_refuses_what_moved_mean
 
 
 def test_a_long_campaign_runs_in_the_worker_with_a_polled_progress_page(
-    publisher_client, monkeypatch, django_capture_on_commit_callbacks
+    publisher_client, monkeypatch, django_capture_on_commit_callbacks, sent_tasks
 ):
     monkeypatch.setattr(campaigns, "RUN_IN_REQUEST_AT_MOST", 1)
-    sent = []
-    monkeypatch.setattr(tasks.run_campaign, "delay", sent.append)
     programs = [published_program(commit=COMMIT) for _ in range(3)]
     publisher_client.post(reverse("inversions:campaign-new"), {"commit": COMMIT[:7]})
     campaign = Campaign.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
         publisher_client.post(reverse("inversions:campaign-confirm", args=[campaign.pk]))
-    assert sent == [campaign.pk]
+    assert sent_tasks == [(RUN_CAMPAIGN, [campaign.pk], False)]
     url = reverse("inversions:campaign", args=[campaign.pk])
     running = publisher_client.get(url).content.decode()
     assert "Queueing" in running and "0 of 3" in running
@@ -385,18 +387,16 @@ def test_the_api_refuses_campaigns_as_documented(client, publisher, inverter):
 
 
 def test_a_long_api_campaign_runs_in_the_worker(
-    client, publisher, monkeypatch, django_capture_on_commit_callbacks
+    client, publisher, monkeypatch, django_capture_on_commit_callbacks, sent_tasks
 ):
     monkeypatch.setattr(campaigns, "RUN_IN_REQUEST_AT_MOST", 1)
-    sent = []
-    monkeypatch.setattr(tasks.run_campaign, "delay", sent.append)
     programs = [published_program(commit=COMMIT) for _ in range(2)]
     body = {"programs": [{"program_id": program.pk, "expected_state": "published"} for program in programs]}
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, ApiTokenFactory(user=publisher), body)
     assert response.status_code == 202
     assert response.json()["status"] == "running" and response.json()["queued"] == 0
-    assert sent == [response.json()["id"]]
+    assert sent_tasks == [(RUN_CAMPAIGN, [response.json()["id"]], False)]
     assert [item["outcome"] for item in response.json()["items"]] == ["pending", "pending"]
     assert CampaignItem.objects.filter(outcome="pending").count() == 2
 
@@ -452,3 +452,35 @@ def test_the_campaigns_page_lists_every_campaign_newest_first(viewer_client, pub
     )
     assert "awaiting confirmation" in page and "done" in page
     assert viewer_client.get(reverse("inversions:campaigns"), {"page": "x" * 50}).status_code == 200
+
+
+def test_a_short_campaign_cut_off_in_the_request_is_finished_by_the_worker(
+    publisher, monkeypatch, django_capture_on_commit_callbacks, sent_tasks
+):
+    """Queued in the request, it is handed to the worker for later too: a request that dies
+    half-way (here: a crash after the first OP) leaves the rest to the worker."""
+    programs = [published_program(commit=COMMIT) for _ in range(3)]
+    campaign = campaigns.create_campaign(user=publisher, items=[(p.pk, State.PUBLISHED) for p in programs])
+    queue_program = services.queue_program
+    calls = []
+
+    def crash_on_the_second(**kwargs):
+        calls.append(kwargs["program_id"])
+        if len(calls) == 2:
+            raise RuntimeError("the request's process was stopped")
+        return queue_program(**kwargs)
+
+    monkeypatch.setattr(services, "queue_program", crash_on_the_second)
+    with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
+        campaigns.start_campaign(campaign_id=campaign.pk, user=publisher)
+    assert [sent for sent in sent_tasks if sent[0] == RUN_CAMPAIGN] == [(RUN_CAMPAIGN, [campaign.pk], True)]
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.queued, campaign.refused) == (Campaign.Status.RUNNING, 1, 0)
+
+    monkeypatch.setattr(services, "queue_program", queue_program)
+    tasks.run_campaign(campaign.pk)  # what the worker runs, RESUME_AFTER_S later
+
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.queued, campaign.refused) == (Campaign.Status.DONE, 3, 0)
+    states = ObservingProgram.objects.filter(pk__in=_ids(programs)).values_list("state", flat=True)
+    assert list(states) == [State.QUEUED] * 3
