@@ -132,16 +132,25 @@ _DETOURS = {
 }
 
 
-def program_in_state(state: State, **program_fields) -> ObservingProgram:
-    """An OP whose history walks the transition table to ``state``, as the app would."""
-    program = ObservingProgramFactory(**program_fields)
+def walk_to(program_id: str, state: State) -> ProgramEvent:
+    """Append the events that take an OP from its state (none, or one on the shortest path) to
+    ``state`` along the transition table, each by its actor as the app would; the last one."""
+    current = ObservingProgram.objects.values_list("state", flat=True).get(pk=program_id)
+    start = [step for step, _ in _PATH].index(current) + 1 if current else 0
     last, actor_kind = _DETOURS.get(state, (state, None))
-    for step, kind in _PATH:
-        record_event(program_id=program.pk, to_state=step, actor=Actor(kind))
+    for step, kind in _PATH[start:]:
+        event = record_event(program_id=program_id, to_state=step, actor=Actor(kind))
         if step == last:
             break
     if actor_kind is not None:
-        record_event(program_id=program.pk, to_state=state, actor=Actor(actor_kind))
+        event = record_event(program_id=program_id, to_state=state, actor=Actor(actor_kind))
+    return event
+
+
+def program_in_state(state: State, **program_fields) -> ObservingProgram:
+    """An OP whose history walks the transition table to ``state``, as the app would."""
+    program = ObservingProgramFactory(**program_fields)
+    walk_to(program.pk, state)
     program.refresh_from_db()
     return program
 

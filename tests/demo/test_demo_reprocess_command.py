@@ -9,11 +9,16 @@ from django.core.management import CommandError, call_command
 
 from demo.store.generator import generate_store
 from demo.store.server import DemoStoreServer
-from ops.history import Actor, record_event
 from ops.models import ObservingProgram, Scan
 from ops.scan import run_scan
-from ops.states import ActorKind, State
-from tests.factories import DatasetFactory, InstrumentProgramFactory, InversionFactory, program_in_state
+from ops.states import State
+from tests.factories import (
+    DatasetFactory,
+    InstrumentProgramFactory,
+    InversionFactory,
+    program_in_state,
+    walk_to,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -76,19 +81,7 @@ def test_the_next_scan_of_the_demo_store_marks_the_reprocessed_op_stale(tmp_path
         settings.LEVEL2_METADATA_URL = server.url
         run_scan(trigger=Scan.Trigger.COMMAND)
         program = ObservingProgram.objects.order_by("id").first()
-        for state, kind in [
-            (State.INVERTIBLE, ActorKind.QUALIFIER),
-            (State.QUEUED, ActorKind.INVERTER),
-            (State.PREPROCESSING, ActorKind.WORKER),
-            (State.PREPROCESSED, ActorKind.WORKER),
-            (State.WORKING, ActorKind.INVERTER),
-            (State.INVERTED, ActorKind.INVERTER),
-            (State.GENERATING, ActorKind.WORKER),
-            (State.GENERATED, ActorKind.WORKER),
-            (State.PUBLISHING, ActorKind.PUBLISHER),
-            (State.PUBLISHED, ActorKind.WORKER),
-        ]:
-            event = record_event(program_id=program.pk, to_state=state, actor=Actor(kind))
+        event = walk_to(program.pk, State.PUBLISHED)
         InversionFactory(program=program, ended_at=event.created_at, end_reason="published")
 
         call_command("demo_reprocess", "--program", program.pk, reprocessed_file=followed)

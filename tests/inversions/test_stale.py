@@ -10,12 +10,11 @@ from django.utils import timezone
 from demo import team as demo_team
 from inversions import pipeline, services, stale
 from inversions.models import Inversion
-from ops.history import Actor, record_event
 from ops.models import ObservingProgram, ProgramEvent, Scan
 from ops.qualification import qualify_programs
 from ops.scan import run_scan
-from ops.states import ActorKind, State
-from tests.factories import events_of
+from ops.states import State
+from tests.factories import events_of, walk_to
 from tests.inversions.conftest import write_demo_files
 from tests.ops.metadata.store import dataset_record
 
@@ -55,7 +54,7 @@ def stale_events(program) -> list[ProgramEvent]:
     return [event for event in events_of(program) if "stale" in event.details]
 
 
-def walk_to(program, inverter, *, published: bool, dataset_ids=None, snapshot: bool = True) -> Inversion:
+def new_attempt(program, inverter, *, published: bool, dataset_ids=None, snapshot: bool = True) -> Inversion:
     """A new attempt walked to published (or working) by events, its Level 1 snapshot taken as the
     preprocess step takes it, without files (the whole flow is the first test's)."""
     source = State.PUBLISHED if program.state == State.PUBLISHED else State.INVERTIBLE
@@ -65,21 +64,9 @@ def walk_to(program, inverter, *, published: bool, dataset_ids=None, snapshot: b
         inversion.level1_snapshot = stale.level1_snapshot(dataset_ids=ids)
     inversion.dataset_ids = dataset_ids or []
     inversion.save()
-    for state, kind in [
-        (State.PREPROCESSING, ActorKind.WORKER),
-        (State.PREPROCESSED, ActorKind.WORKER),
-        (State.WORKING, ActorKind.INVERTER),
-    ]:
-        record_event(program_id=program.pk, to_state=state, actor=Actor(kind))
+    walk_to(program.pk, State.WORKING)
     if published:
-        for state, kind in [
-            (State.INVERTED, ActorKind.INVERTER),
-            (State.GENERATING, ActorKind.WORKER),
-            (State.GENERATED, ActorKind.WORKER),
-            (State.PUBLISHING, ActorKind.PUBLISHER),
-            (State.PUBLISHED, ActorKind.WORKER),
-        ]:
-            event = record_event(program_id=program.pk, to_state=state, actor=Actor(kind))
+        event = walk_to(program.pk, State.PUBLISHED)
         inversion.ended_at, inversion.end_reason = event.created_at, Inversion.EndReason.PUBLISHED
         inversion.save()
     program.refresh_from_db()
@@ -174,7 +161,7 @@ def test_reprocessed_level1_data_make_a_published_op_stale_and_invert_again_publ
 
 def test_a_rescan_of_an_unchanged_store_adds_no_stale_event(store, inverter):
     program = scanned_invertible_op(store)
-    walk_to(program, inverter, published=True, dataset_ids=["AAAAA", "AAAAB"])
+    new_attempt(program, inverter, published=True, dataset_ids=["AAAAA", "AAAAB"])
     run_scan(trigger=Scan.Trigger.COMMAND)
     program.refresh_from_db()
     assert stale_events(program) == [] and not program.is_stale
@@ -182,7 +169,7 @@ def test_a_rescan_of_an_unchanged_store_adds_no_stale_event(store, inverter):
 
 def test_each_new_reprocessing_is_named_once_and_the_op_stays_stale_since_the_first(store, inverter):
     program = scanned_invertible_op(store)
-    inversion = walk_to(program, inverter, published=True, dataset_ids=["AAAAA", "AAAAB"])
+    inversion = new_attempt(program, inverter, published=True, dataset_ids=["AAAAA", "AAAAB"])
     reprocess(store, "AAAAA", "2026-01-05T10:00:00.000000", frameCount=450)
     reprocess(store, "AAAAB", "2026-01-05T11:00:00.000000")
     run_scan(trigger=Scan.Trigger.COMMAND)
@@ -214,7 +201,7 @@ def test_each_new_reprocessing_is_named_once_and_the_op_stays_stale_since_the_fi
 
 def test_a_dataset_the_inversion_did_not_use_makes_nothing_stale(store, inverter):
     program = scanned_invertible_op(store)
-    walk_to(program, inverter, published=True, dataset_ids=["AAAAA"])
+    new_attempt(program, inverter, published=True, dataset_ids=["AAAAA"])
     reprocess(store, "AAAAB", "2026-01-05T10:00:00.000000")
     run_scan(trigger=Scan.Trigger.COMMAND)
     assert stale_events(program) == []
@@ -222,7 +209,7 @@ def test_a_dataset_the_inversion_did_not_use_makes_nothing_stale(store, inverter
 
 def test_work_under_way_is_marked_stale_too_and_queueing_again_is_the_remedy(store, inverter):
     program = scanned_invertible_op(store)
-    walk_to(program, inverter, published=False)
+    new_attempt(program, inverter, published=False)
     reprocess(store, "AAAAA", "2026-01-05T10:00:00.000000")
     run_scan(trigger=Scan.Trigger.COMMAND)
     program.refresh_from_db()
@@ -247,7 +234,7 @@ def test_an_op_without_an_attempt_or_with_one_put_back_is_never_stale(store, inv
 
 def test_an_attempt_older_than_snapshots_is_compared_with_its_start(store, inverter):
     program = scanned_invertible_op(store)
-    inversion = walk_to(program, inverter, published=True, snapshot=False)
+    inversion = new_attempt(program, inverter, published=True, snapshot=False)
     # Reprocessed before the attempt started: not a change for it.
     reprocess(store, "AAAAA", "2025-12-01T00:00:00.000000")
     Inversion.objects.filter(pk=inversion.pk).update(created_at="2026-01-01T00:00:00Z")
@@ -264,7 +251,7 @@ def test_an_attempt_older_than_snapshots_is_compared_with_its_start(store, inver
 
 def test_the_scan_command_marks_stale_ops(store, inverter, capsys):
     program = scanned_invertible_op(store)
-    walk_to(program, inverter, published=True, dataset_ids=["AAAAA", "AAAAB"])
+    new_attempt(program, inverter, published=True, dataset_ids=["AAAAA", "AAAAB"])
     reprocess(store, "AAAAA", "2026-01-05T10:00:00.000000")
     call_command("scan")
     program.refresh_from_db()
