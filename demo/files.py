@@ -80,10 +80,7 @@ def write_dataset_files(root: Path, dataset: DemoDataset) -> bool:
     """The dataset's Level 1 folder and its OP's results, each unless there; True when
     something was written. Each folder is written under a hidden name and renamed, so a folder
     under its own name is whole."""
-    places = collections()
-    # inside(): the ids make paths, and the files must stay in the demo's collections.
-    level1 = inside(root / places.level1, dataset.bucket, dataset.proposal_id, dataset.dataset_id)
-    results = inside(root / settings.LEVEL2_DEMO_TEAM_COLLECTION, result_path(dataset.program_id))
+    level1, results = _folders(root, dataset)
     wrote = False
     if not level1.is_dir():
         with _partial(level1) as partial:
@@ -109,6 +106,21 @@ def write_dataset_files(root: Path, dataset: DemoDataset) -> bool:
             )
         wrote = True
     return wrote
+
+
+def _folders(root: Path, dataset: DemoDataset) -> tuple[Path, Path]:
+    """The dataset's Level 1 folder and its OP's results folder. PathRefused when an id would
+    lead out of the demo's collections (the ids make paths)."""
+    level1 = inside(root / collections().level1, dataset.bucket, dataset.proposal_id, dataset.dataset_id)
+    results = inside(root / settings.LEVEL2_DEMO_TEAM_COLLECTION, result_path(dataset.program_id))
+    return level1, results
+
+
+def _has_files(root: Path, dataset: DemoDataset) -> bool:
+    try:
+        return all(folder.is_dir() for folder in _folders(root, dataset))
+    except PathRefused:
+        return True  # it never gets any: the writer passes over it as well
 
 
 class _partial:
@@ -147,28 +159,35 @@ class StoreFiles:
         with self._lock:
             return min(utc_now(), self._listed_until)
 
-    def write(self, *, ahead: timedelta | None = None) -> int:
+    def write(self, *, ahead: timedelta | None = None, written_only: bool = False) -> int:
         """Files of every record, oldest first; returns how many datasets got files. With
         ``ahead``, a record still to arrive is written only that long before it does, so that
-        the disk holds about what the store lists."""
+        the disk holds about what the store lists. With ``written_only``, nothing is written:
+        the records whose files are there are listed, up to the first that lacks them."""
         written = 0
         for number, (created, dataset) in enumerate(self._queue, start=1):
-            if ahead is not None:
+            if written_only:
+                if dataset is not None and not _has_files(self.root, dataset):
+                    return written
+            elif ahead is not None:
                 time.sleep(max(0.0, (datetime.fromisoformat(created) - ahead - utc_now()).total_seconds()))
             try:
-                if dataset is not None and write_dataset_files(self.root, dataset):
+                if not written_only and dataset is not None and write_dataset_files(self.root, dataset):
                     written += 1
             except PathRefused as error:
                 log.warning("no demo files for %s: %s", dataset.dataset_id, error)
             following = self._queue[number][0] if number < len(self._queue) else None
             if following != created:  # records created at the same moment are listed together
-                with self._lock:
-                    self._listed_until = datetime.fromisoformat(created)
+                with self._lock:  # never back: a writer after the listing of what was there
+                    self._listed_until = max(self._listed_until, datetime.fromisoformat(created))
         with self._lock:
             self._listed_until = datetime.max
         return written
 
     def start(self) -> threading.Thread:
+        # A restart lists at once what an earlier start wrote: a first scan that found the
+        # store smaller would mark those datasets vanished, and their OPs re-qualified.
+        self.write(written_only=True)
         thread = threading.Thread(target=self._write_all, name="demo-files", daemon=True)
         thread.start()
         return thread

@@ -129,3 +129,23 @@ def test_an_id_that_would_leave_the_collections_writes_nothing_and_the_others_ar
     assert (local_collections / "team" / "demo" / "op_good").is_dir()
     assert not (local_collections / "team" / "demo" / "op_evil").exists()
     assert list(tmp_path.rglob("EVIL1")) == []
+
+
+def test_a_restarted_store_lists_at_once_what_an_earlier_start_wrote(store, local_collections):
+    """A first scan must not find the store smaller while the writer goes over the files again:
+    it would mark the datasets vanished and re-qualify their OPs."""
+    files.StoreFiles(store.datasets, root=local_collections).write()
+    by_date = sorted(store.datasets, key=lambda record: record["createDate"])
+    visp = {dataset.dataset_id: dataset for dataset in files.visp_datasets(store.datasets)}
+    gone = next(record for record in by_date[len(by_date) // 2 :] if record["datasetId"] in visp)
+    level1, _ = files._folders(local_collections, visp[gone["datasetId"]])
+    level1.rename(level1.with_name("elsewhere"))  # an earlier start stopped before writing it
+
+    restarted = files.StoreFiles(store.datasets, root=local_collections)
+    with DemoStoreServer(store=store, clock=restarted.clock) as server:
+        assert restarted.write(written_only=True) == 0
+        before_gone = {r["datasetId"] for r in by_date if r["createDate"] < gone["createDate"]}
+        assert {record["datasetId"] for record in listed(server)} == before_gone
+        level1.with_name("elsewhere").rename(level1)
+        restarted.write(written_only=True)
+        assert len(listed(server)) == len(store.datasets)
