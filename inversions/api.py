@@ -617,16 +617,14 @@ def post_campaign(request: HttpRequest, body: CampaignIn):
     Publishers only. Up to 50 OPs are done before the answer (201); more are queued by the
     worker (202): `GET /api/campaigns/{id}` follows them."""
     user = request.auth
-    if len(body.programs) > campaigns.MAX_CAMPAIGN_PROGRAMS:
-        return Status(
-            413, {"detail": f"A campaign takes {campaigns.MAX_CAMPAIGN_PROGRAMS:,} programs at most."}
-        )
     try:
         campaign = campaigns.create_campaign(
             user=user,
             items=[(item.program_id, item.expected_state) for item in body.programs],
             description=body.description,
         )
+    except campaigns.CampaignTooLarge as error:
+        return Status(413, {"detail": str(error)})
     except campaigns.CampaignRefused as error:
         return Status(400, {"errors": {"programs": [str(error)]}})
     campaign = campaigns.start_campaign(campaign_id=campaign.pk, user=user)

@@ -374,7 +374,9 @@ def test_the_api_refuses_campaigns_as_documented(client, publisher, inverter):
         assert response.status_code == 400, body
         assert {"programs", "body"} & set(response.json()["errors"]), body
     many = {"programs": [{"program_id": f"op{n}", "expected_state": "published"} for n in range(5001)]}
-    assert _post(client, token, many).status_code == 413
+    too_many = _post(client, token, many)
+    assert too_many.status_code == 413
+    assert "5,001 programs are more than a campaign takes (5,000 at most)" in too_many.json()["detail"]
     # A million ids: over the request body limit, refused before it is read.
     million = '{"programs": [' + ",".join(['{"program_id":"a","expected_state":"published"}'] * 10**6) + "]}"
     assert _post(client, token, million).status_code == 413
