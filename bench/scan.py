@@ -241,7 +241,7 @@ def scan_at(url: str, *, profile_path: str | None = None) -> ScanTiming:
     from django.db import connection
 
     from ops.models import Scan
-    from ops.qualification import qualify_programs
+    from ops.qualification import qualify_after_scan
     from ops.scan import run_scan
 
     settings.LEVEL2_METADATA_URL = url
@@ -254,7 +254,7 @@ def scan_at(url: str, *, profile_path: str | None = None) -> ScanTiming:
     scan_s, scan = timed(lambda: run_scan(trigger=Scan.Trigger.COMMAND))
     scanned_cpu = cpu_s(backend_pid)
     log(f"  scan done, peak memory so far {peak_rss_mb():.0f} MB")
-    qualify_s, summary = timed(lambda: qualify_programs(program_ids=scan.changed_program_ids))
+    qualify_s, summary = timed(lambda: qualify_after_scan(scan=scan))
     qualified_cpu = cpu_s(backend_pid)
     log(f"  qualification done, peak memory so far {peak_rss_mb():.0f} MB")
     if profiler:

@@ -31,7 +31,7 @@ from psycopg.types.json import Jsonb
 
 from ops import selectors
 from ops.history import Actor, EventRequest, record_events
-from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent
+from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent, Scan
 from ops.pipeline import one_ahead
 from ops.qualify import DatasetValues, Thresholds, qualify_program, summarise
 from ops.scoring import Term, program_score, terms_from_settings
@@ -63,6 +63,11 @@ class QualificationSummary:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def __add__(self, other: QualificationSummary) -> QualificationSummary:
+        return QualificationSummary(
+            **{name: count + getattr(other, name) for name, count in asdict(self).items()}
+        )
+
     def __str__(self) -> str:
         return ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in asdict(self).items())
 
@@ -87,7 +92,7 @@ def qualify_programs(
     else:
         ids = sorted(set(program_ids))
     summary = QualificationSummary()
-    qualifier = _Qualifier(now=now, summary=summary)
+    qualifier = Qualifier(now=now, summary=summary)
     # The rules of the next chunk run in a thread while this chunk's events are written: the
     # rules are Python, the writes mostly PostgreSQL's work.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualification") as pool:
@@ -97,11 +102,23 @@ def qualify_programs(
     return summary
 
 
+# What the rules give for one OP: its report, and its score (None unless invertible).
+type Result = tuple[dict[str, Any], dict[str, Any] | None]
+
+
+def qualify_after_scan(*, scan: Scan) -> QualificationSummary:
+    """The qualification that follows a scan: the OPs it found new or changed that its batches
+    did not qualify (``ops.scan.qualifying``); the summary of both."""
+    left = set(scan.changed_program_ids) - scan.qualified_program_ids
+    return (scan.batch_qualification or QualificationSummary()) + qualify_programs(program_ids=left)
+
+
 @dataclass
-class _ProgramDatasets:
-    """An OP's datasets as the rules read them. The JSON blocks that only the score reads
-    (``_SCORE_BLOCKS``) stay text, by dataset id, until an IP proves invertible: most do not,
-    and decoding every dataset's blocks cost more than the rest of reading them."""
+class ProgramDatasets:
+    """An OP's datasets as the rules read them. Read from the database, the JSON blocks that
+    only the score reads (``_SCORE_BLOCKS``) stay text, by dataset id, until an IP proves
+    invertible: most do not, and decoding every dataset's blocks cost more than the rest of
+    reading them. Datasets made from parsed records carry their blocks and have no text."""
 
     datasets: list[DatasetValues] = field(default_factory=list)
     score_blocks: dict[str, list[str | None]] = field(default_factory=dict)
@@ -117,7 +134,7 @@ class _ProgramDatasets:
                     for name, text in zip(_SCORE_BLOCKS, self.score_blocks[dataset.dataset_id], strict=True)
                 },
             )
-            if dataset.instrument_program_id in invertible
+            if dataset.instrument_program_id in invertible and dataset.dataset_id in self.score_blocks
             else dataset
             for dataset in self.datasets
         ]
@@ -129,17 +146,24 @@ class _Chunk:
     reports and scores of the rules."""
 
     program_ids: tuple[str, ...]
-    datasets: dict[str, _ProgramDatasets]
-    results: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = field(default_factory=dict)
+    datasets: dict[str, ProgramDatasets]
+    results: dict[str, Result] = field(default_factory=dict)
 
 
-class _Qualifier:
+class Qualifier:
+    """One run of the rules and of the recording of their verdicts (the thresholds, the score
+    terms and the time read once); used by ``qualify_programs`` and by the scan's batches."""
+
     def __init__(self, *, now: datetime, summary: QualificationSummary):
         self.now = now
         self.summary = summary
         self.thresholds = Thresholds.from_settings()
         self.terms: dict[str, Term] = terms_from_settings()
         self.settle = timedelta(days=settings.LEVEL2_SETTLE_DAYS)
+
+    def is_settled(self, newest_created_at: datetime | None) -> bool:
+        """Whether an OP whose newest dataset was created then has settled by now."""
+        return newest_created_at is not None and newest_created_at + self.settle <= self.now
 
     def read(self, program_ids: tuple[str, ...]) -> _Chunk:
         """The datasets of the chunk's OPs that are due now, before they are locked: what
@@ -152,11 +176,11 @@ class _Qualifier:
     def compute(self, chunk: _Chunk) -> _Chunk:
         """The rules and the score of each OP read (pure: runs in the pipeline's thread)."""
         for program_id, datasets in chunk.datasets.items():
-            chunk.results[program_id] = self._rules(datasets)
+            chunk.results[program_id] = self.rules(datasets)
         chunk.datasets = {}
         return chunk
 
-    def _rules(self, program: _ProgramDatasets) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def rules(self, program: ProgramDatasets) -> Result:
         report = qualify_program(program.datasets, thresholds=self.thresholds)
         return report, program_score(report=report, datasets=program.for_score(report), terms=self.terms)
 
@@ -174,27 +198,31 @@ class _Qualifier:
             if unread:
                 datasets = _datasets_by_program(program_ids=unread)
                 for program_id in unread:
-                    chunk.results[program_id] = self._rules(datasets.get(program_id, _ProgramDatasets()))
-            # An OP still discovered was never qualified: only the others have a report.
-            previous_reports = selectors.latest_reports(
-                program_ids=[program_id for program_id, state in settled.items() if state != State.DISCOVERED]
+                    chunk.results[program_id] = self.rules(datasets.get(program_id, ProgramDatasets()))
+            self.record_results(settled=settled, results=chunk.results)
+
+    def record_results(self, *, settled: dict[str, State], results: dict[str, Result]) -> None:
+        """The events and scores that the rules' results call for, for these OPs (locked by
+        the caller, in its transaction, in id order, each with its state)."""
+        # An OP still discovered was never qualified: only the others have a report.
+        earlier = [program_id for program_id, state in settled.items() if state != State.DISCOVERED]
+        previous_reports = selectors.latest_reports(program_ids=earlier) if earlier else {}
+        requests = []
+        scores: list[dict[str, Any]] = []
+        for program_id, state in settled.items():
+            report, score = results[program_id]
+            scores.append({"id": program_id, "score": score["score"] if score else None, "parts": score})
+            request = _event_request(
+                program_id=program_id,
+                state=state,
+                report=report,
+                previous=previous_reports.get(program_id),
             )
-            requests = []
-            scores: list[dict[str, Any]] = []
-            for program_id, state in settled.items():
-                report, score = chunk.results[program_id]
-                scores.append({"id": program_id, "score": score["score"] if score else None, "parts": score})
-                request = _event_request(
-                    program_id=program_id,
-                    state=state,
-                    report=report,
-                    previous=previous_reports.get(program_id),
-                )
-                if request is not None:
-                    requests.append(request)
-                self._count(state=state, request=request, invertible=report["invertible"])
-            record_events(requests=requests, actor=QUALIFIER)
-            _write_changed_scores(scores)
+            if request is not None:
+                requests.append(request)
+            self._count(state=state, request=request, invertible=report["invertible"])
+        record_events(requests=requests, actor=QUALIFIER)
+        _write_changed_scores(scores)
 
     def _lock_settled(self, program_ids: Collection[str]) -> dict[str, State]:
         """Lock the OPs (in id order, as record_events does) and read their states; the
@@ -217,7 +245,7 @@ class _Qualifier:
         for program_id, newest_created_at, state in rows:
             if state not in QUALIFIABLE_STATES:
                 self.summary.not_qualifiable += 1
-            elif newest_created_at is None or newest_created_at + self.settle > self.now:
+            elif not self.is_settled(newest_created_at):
                 self.summary.not_settled += 1
             else:
                 settled[program_id] = State(state)
@@ -284,7 +312,7 @@ _DATASET_VALUE_COLUMNS = {
     for field in fields(DatasetValues)
 }
 # The JSON blocks among them that only the score reads, and their positions: they arrive as
-# text (see _dataset_rows) and are decoded for the OPs that get a score (_ProgramDatasets).
+# text (see _dataset_rows) and are decoded for the OPs that get a score (ProgramDatasets).
 _SCORE_BLOCKS = ("fried_parameter", "polarimetric_accuracy")
 _SCORE_BLOCK_POSITIONS = [list(_DATASET_VALUE_COLUMNS).index(name) for name in _SCORE_BLOCKS]
 _DATASET_ID_POSITION = list(_DATASET_VALUE_COLUMNS).index("dataset_id")
@@ -295,14 +323,14 @@ def _datasets_by_program(
     program_ids: Collection[str],
     states: Collection[str] | None = None,
     settled_before: datetime | None = None,
-) -> dict[str, _ProgramDatasets]:
+) -> dict[str, ProgramDatasets]:
     """The rules' view of every listed (not vanished) dataset of these OPs, in one query;
     with ``states`` and ``settled_before``, of those OPs only that are due."""
-    datasets: dict[str, _ProgramDatasets] = {}
+    datasets: dict[str, ProgramDatasets] = {}
     for program_id, values in _dataset_rows(
         program_ids=program_ids, states=states, settled_before=settled_before
     ):
-        program = datasets.get(program_id) or datasets.setdefault(program_id, _ProgramDatasets())
+        program = datasets.get(program_id) or datasets.setdefault(program_id, ProgramDatasets())
         program.score_blocks[values[_DATASET_ID_POSITION]] = [
             values[position] for position in _SCORE_BLOCK_POSITIONS
         ]

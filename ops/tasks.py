@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from ops.models import Scan
-from ops.qualification import qualify_programs
+from ops.qualification import qualify_after_scan, qualify_programs
 from ops.scan import ScanAlreadyRunning, run_scan
 
 log = logging.getLogger(__name__)
@@ -31,5 +31,5 @@ def scan_metadata_store(scan_id: int | None = None) -> int | None:
         log.info("scan not started: another scan is running")
         return None
     # After the scan lock is released: qualifying does not hold up the next scan.
-    qualify_programs(program_ids=scan.changed_program_ids)
+    qualify_after_scan(scan=scan)
     return scan.pk

@@ -16,11 +16,12 @@ Its parts, in the order a scan uses them:
 - ``upserting``: the batch's rows written set-wise, vanished datasets, the OPs' totals;
 - ``grouping``: what a batch changed, per OP;
 - ``events``: the scanner's events (``discovered``, datasets changed) through ops.history;
+- ``qualifying``: the verdicts of the OPs new in a batch, from its records, in its transaction;
 - ``statistics``: planner statistics refreshed as the tables fill.
 
-Qualification is a step of its own: the returned row's ``changed_program_ids`` are the OPs
-that the caller (the task, the command) hands to ``ops.qualification.qualify_programs``
-once the scan lock is released.
+The rest of the qualification is a step of its own: the caller (the task, the command)
+hands the returned row to ``ops.qualification.qualify_after_scan`` once the scan lock is
+released, which qualifies the OPs new or changed that the batches did not.
 """
 
 from ops.scan.lock import ScanAlreadyRunning

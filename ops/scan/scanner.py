@@ -1,9 +1,11 @@
 """The scanner: one scan's steps in order, batch after batch.
 
 1. listing: the store's cheap list (fetch thread) beside the stored compare keys; the plan;
-2. per batch of whole proposals, fetched one batch ahead (fetching), in one transaction:
-   upserting (proposals, experiments, OPs, IPs, datasets, vanished), grouping (what changed
-   per OP), the OPs' totals, their events; then the batch's OPs join ``changed_program_ids``.
+2. per batch of whole proposals, fetched one batch ahead (fetching), with the rules of its
+   new OPs run on the records there (qualifying), in one transaction: upserting (proposals,
+   experiments, OPs, IPs, datasets, vanished), grouping (what changed per OP), the OPs'
+   totals, their events, the verdicts of the new OPs; then the batch's OPs join
+   ``changed_program_ids``, and those it qualified ``qualified_program_ids``.
 
 A step that reacts to changed datasets (such as marking inversions stale) goes after
 grouping in ``_write``: ``BatchChanges`` names the datasets of each OP, and ``stored`` the
@@ -27,6 +29,7 @@ from ops.scan.events import record_scan_events
 from ops.scan.fetching import FetchedBatch, fetch_batch
 from ops.scan.grouping import group_changes
 from ops.scan.listing import Stored, batches, list_store, plan, read_stored
+from ops.scan.qualifying import BatchVerdicts, Qualifying
 from ops.scan.statistics import Statistics
 from ops.signals import datasets_changed
 
@@ -34,14 +37,24 @@ log = logging.getLogger(__name__)
 
 
 class Scanner:
-    def __init__(self, *, scan: Scan, client: MetadataClient, changed_program_ids: set[str]):
+    def __init__(
+        self,
+        *,
+        scan: Scan,
+        client: MetadataClient,
+        changed_program_ids: set[str],
+        qualified_program_ids: set[str],
+    ):
         self.scan = scan
         self.client = client
         self.stored: dict[str, Stored] = {}
         self.descriptions: dict[str, str] | None = None
         # The OPs new or changed in each batch, added once the batch is committed.
         self.changed_program_ids = changed_program_ids
+        # Of those, the OPs whose verdicts their batch recorded (``qualifying``).
+        self.qualified_program_ids = qualified_program_ids
         self.statistics = Statistics(stored=0)
+        self.qualifying = Qualifying(known_program_ids=set(), now=timezone.now())
 
     def run(self) -> None:
         fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"scan-{self.scan.pk}-fetch")
@@ -52,41 +65,46 @@ class Scanner:
             listed = listing.result()
             self._save_errors(listed.errors)
             self.statistics = Statistics(stored=len(self.stored))
+            self.qualifying.known_program_ids = {known.program_id for known in self.stored.values()}
             work, unchanged = plan(listing=listed, stored=self.stored)
             del listed
             Scan.objects.filter(pk=self.scan.pk).update(proposals_total=len(work), unchanged_count=unchanged)
 
-            def fetch(batch):
-                return fetch_batch(client=self.client, scan=self.scan, batch=batch)
+            def fetch(batch) -> tuple[FetchedBatch, BatchVerdicts]:
+                fetched = fetch_batch(client=self.client, scan=self.scan, batch=batch)
+                return fetched, self.qualifying.compute(fetched.records)
 
             # The next batch is fetched while this one is written: the network and the
             # database work at once, and at most two batches are in memory.
-            for fetched in one_ahead(fetcher, fetch, batches(work)):
-                self._store_batch(fetched)
+            for fetched, verdicts in one_ahead(fetcher, fetch, batches(work)):
+                self._store_batch(fetched, verdicts)
         finally:
             # After an error, the fetch underway ends on its own; nobody waits for it.
             fetcher.shutdown(wait=False, cancel_futures=True)
 
-    def _store_batch(self, fetched: FetchedBatch) -> None:
+    def _store_batch(self, fetched: FetchedBatch, verdicts: BatchVerdicts) -> None:
         """Write one fetched batch in one transaction; its OPs are then up for qualification.
 
         Nothing of a batch whose fetch failed is written but its errors: its datasets are
         neither new nor vanished until the store answers for them."""
         program_ids: list[str] = []
+        qualified_ids: list[str] = []
         if not fetched.fetch_failed:
             upserting.insert_experiments(fetched.records, descriptions=self._descriptions)
         with transaction.atomic():
             if not fetched.fetch_failed:
-                program_ids = self._write(fetched)
+                program_ids, qualified_ids = self._write(fetched, verdicts)
             self._save_errors(fetched.errors)
             Scan.objects.filter(pk=self.scan.pk).update(
                 proposals_done=F("proposals_done") + len(fetched.proposals)
             )
         self.changed_program_ids.update(program_ids)
+        self.qualified_program_ids.update(qualified_ids)
         self.statistics.written(len(fetched.records))
 
-    def _write(self, fetched: FetchedBatch) -> list[str]:
-        """Store the batch and record its events; the OPs that are new or changed."""
+    def _write(self, fetched: FetchedBatch, verdicts: BatchVerdicts) -> tuple[list[str], list[str]]:
+        """Store the batch and record its events; the OPs that are new or changed, and those
+        of them whose verdicts were recorded."""
         now = timezone.now()
         records = fetched.records
         upserting.insert_proposals({r.proposal_id for r in records})
@@ -97,13 +115,14 @@ class Scanner:
         changes = group_changes(records=records, vanished_ids=vanished_ids, stored=self.stored)
         upserting.update_program_totals(changes.program_ids)
         record_scan_events(scan=self.scan, changes=changes)
+        qualified_ids = self.qualifying.record(verdicts)
         datasets_changed.send(sender=Scanner, scan=self.scan, program_ids=changes.program_ids)
         Scan.objects.filter(pk=self.scan.pk).update(
             new_count=F("new_count") + changes.new_count,
             changed_count=F("changed_count") + changes.changed_count,
             vanished_count=F("vanished_count") + changes.vanished_count,
         )
-        return changes.program_ids
+        return changes.program_ids, qualified_ids
 
     def _descriptions(self) -> dict[str, str]:
         """The store's experiment descriptions, fetched once per scan (none if that fails)."""

@@ -27,7 +27,9 @@ def run_scan(
     """Run one scan to the end and return its row (succeeded, or failed with a message).
 
     The row's ``changed_program_ids`` are the OPs new or changed in the batches that were
-    committed (a failed scan may have committed some), for the qualification that follows.
+    committed (a failed scan may have committed some); ``qualified_program_ids`` those of them
+    whose verdicts their batch recorded, and ``batch_qualification`` the summary of that: the
+    qualification that follows (``ops.qualification.qualify_after_scan``) does the rest.
     ``scan`` is a row made beforehand (the "Scan now" button); otherwise one is made here.
     Raises ScanAlreadyRunning, without making a row, when another scan is running; a row
     made beforehand is then marked failed with that reason.
@@ -36,9 +38,17 @@ def run_scan(
         with scan_lock():
             scan = _start(scan=scan, trigger=trigger, user=user)
             changed_program_ids: set[str] = set()
+            qualified_program_ids: set[str] = set()
+            scanner = None
             try:
                 with MetadataClient() as client:
-                    Scanner(scan=scan, client=client, changed_program_ids=changed_program_ids).run()
+                    scanner = Scanner(
+                        scan=scan,
+                        client=client,
+                        changed_program_ids=changed_program_ids,
+                        qualified_program_ids=qualified_program_ids,
+                    )
+                    scanner.run()
                 _finish(scan, status=Scan.Status.SUCCEEDED)
             except BaseException as error:
                 # Even Ctrl-C: never leave a row that says running when nothing runs.
@@ -48,6 +58,9 @@ def run_scan(
                     raise
             finally:
                 scan.changed_program_ids = tuple(sorted(changed_program_ids))
+                scan.qualified_program_ids = frozenset(qualified_program_ids)
+                if scanner is not None:
+                    scan.batch_qualification = scanner.qualifying.summary
     except ScanAlreadyRunning as error:
         if scan is not None and scan.status == Scan.Status.RUNNING and scan.pk:
             _finish(scan, status=Scan.Status.FAILED, message=str(error))

@@ -80,7 +80,7 @@ def test_the_next_scan_of_the_demo_store_marks_the_reprocessed_op_stale(tmp_path
     ) as server:
         settings.LEVEL2_METADATA_URL = server.url
         run_scan(trigger=Scan.Trigger.COMMAND)
-        program = ObservingProgram.objects.order_by("id").first()
+        program = ObservingProgram.objects.filter(state=State.INVERTIBLE).order_by("id").first()
         event = walk_to(program.pk, State.PUBLISHED)
         InversionFactory(program=program, ended_at=event.created_at, end_reason="published")
 

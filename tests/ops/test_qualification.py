@@ -383,7 +383,7 @@ def test_an_op_that_becomes_due_after_its_chunk_was_read_is_qualified_under_the_
     # The datasets of a chunk are read before its OPs are locked (the rules of one chunk run
     # while the one before is written); the states are read again under the lock.
     program = op_with_datasets()
-    read = ops.qualification._Qualifier.read
+    read = ops.qualification.Qualifier.read
 
     def read_while_not_yet_settled(self, program_ids):
         ObservingProgram.objects.filter(pk=program.pk).update(newest_dataset_created_at=LATER)
@@ -391,7 +391,7 @@ def test_an_op_that_becomes_due_after_its_chunk_was_read_is_qualified_under_the_
         ObservingProgram.objects.filter(pk=program.pk).update(newest_dataset_created_at=CREATED)
         return chunk
 
-    monkeypatch.setattr(ops.qualification._Qualifier, "read", read_while_not_yet_settled)
+    monkeypatch.setattr(ops.qualification.Qualifier, "read", read_while_not_yet_settled)
 
     summary = qualify_programs(program_ids=[program.pk])
 

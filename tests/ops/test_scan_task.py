@@ -7,7 +7,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-import ops.tasks
+import ops.qualification
 from ops import selectors
 from ops.models import ObservingProgram, Scan
 from ops.scan import ScanAlreadyRunning, request_scan
@@ -42,18 +42,22 @@ def test_the_beat_runs_a_scheduled_scan(db, store):
     assert (scan.trigger, scan.status, scan.new_count) == ("schedule", "succeeded", 1)
 
 
-def test_the_scan_hands_its_new_and_changed_programs_to_qualification(db, store, monkeypatch):
+def test_the_scan_hands_the_programs_its_batches_did_not_qualify_to_qualification(db, store, monkeypatch):
     qualified: list[list[str]] = []
-    monkeypatch.setattr(
-        ops.tasks, "qualify_programs", lambda *, program_ids: qualified.append(list(program_ids))
-    )
+    qualify_programs = ops.qualification.qualify_programs
 
-    scan_metadata_store.apply().get()
+    def recording(*, program_ids):
+        qualified.append(sorted(program_ids))
+        return qualify_programs(program_ids=program_ids)
+
+    monkeypatch.setattr(ops.qualification, "qualify_programs", recording)
+
+    scan_metadata_store.apply().get()  # new and settled: its batch gave the verdict
     scan_metadata_store.apply().get()  # the same store again: nothing new or changed
     store.records["AAAAA"]["updateDate"] = "2025-07-01T00:00:00.000000"
     scan_metadata_store.apply().get()
 
-    assert qualified == [[PROGRAM_ID], [], [PROGRAM_ID]]
+    assert qualified == [[], [], [PROGRAM_ID]]
 
 
 def test_after_the_beat_scan_a_settled_program_has_its_verdict(db, store):

@@ -4,7 +4,7 @@ of the OPs it found new or changed; both summaries."""
 from django.core.management.base import BaseCommand, CommandError
 
 from ops.models import Scan
-from ops.qualification import qualify_programs
+from ops.qualification import qualify_after_scan
 from ops.scan import ScanAlreadyRunning, run_scan
 
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         if scan.error_count > 20:
             self.stdout.write(f"… and {scan.error_count - 20} more errors: see the Scans page.")
         # After the scan lock is released, also when the scan failed after committing batches.
-        summary = qualify_programs(program_ids=scan.changed_program_ids)
+        summary = qualify_after_scan(scan=scan)
         self.stdout.write(f"qualification: {summary}")
         if scan.status == Scan.Status.FAILED:
             raise CommandError(scan.message)

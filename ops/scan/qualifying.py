@@ -1,0 +1,155 @@
+"""Qualifying: the verdicts of the OPs that a batch finds new, from the records in memory.
+
+A first scan finds thousands of new OPs. Reading their datasets back from the database once
+the scan is over, only to run the rules on them, cost the qualification more than the rules
+themselves. So the rules of the OPs that are new in a batch run in the read-ahead thread, on
+the records as parsed, while the batch before is written (``compute``); their verdicts are
+recorded in the batch's transaction, right after their ``discovered`` events (``record``).
+
+The rules see the same values either way (``dataset_values``). Before a verdict is recorded,
+what the database now holds for the OP is checked against the records the rules read: its
+state, its count of listed datasets and newest creation date, and its IPs' instruments. An
+OP that differs (datasets stored before under it, an IP id that another OP already had) is
+left to the qualification after the scan, which reads the database. So is every OP that is
+not new, not settled yet, or whose rules failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection
+
+from ops.metadata.records import DatasetRecord
+from ops.models import InstrumentProgram, ObservingProgram, ProgramEvent
+from ops.qualification import ProgramDatasets, QualificationSummary, Qualifier, Result
+from ops.qualify import DatasetValues
+from ops.states import State
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchVerdicts:
+    """The rules' results for a batch's new, settled OPs, with what they were computed from."""
+
+    results: dict[str, Result] = field(default_factory=dict)
+    # Per OP: the number of datasets the rules read and the newest creation date among them.
+    datasets: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    # Per IP of those OPs: the instrument the rules read.
+    instruments: dict[str, str] = field(default_factory=dict)
+
+
+def dataset_values(record: DatasetRecord, *, instrument: str) -> DatasetValues:
+    """What the rules read of a record: the values its Dataset row gives them (see
+    ``ops.qualification``), with the instrument of its IP's row."""
+    return DatasetValues(
+        dataset_id=record.dataset_id,
+        instrument_program_id=record.instrument_program_id,
+        instrument=instrument,
+        start_time=record.start_time,
+        bounding_box=record.bounding_box,
+        stokes_parameters=record.stokes_parameters,
+        wavelength_min=record.wavelength_min,
+        wavelength_max=record.wavelength_max,
+        spectral_lines=record.spectral_lines,
+        frame_count=record.frame_count,
+        health_good=record.health_good,
+        gos_open=record.gos_open,
+        ao_locked=record.ao_locked,
+        fried_parameter=record.fried_parameter,
+        polarimetric_accuracy=record.polarimetric_accuracy,
+    )
+
+
+class Qualifying:
+    """The in-batch qualification of one scan: ``compute`` in the read-ahead thread (no
+    database), ``record`` in the batch's transaction."""
+
+    def __init__(self, *, known_program_ids: set[str], now: datetime):
+        # OPs with a stored dataset are not new: the qualification after the scan reads them.
+        self.known_program_ids = known_program_ids
+        self.summary = QualificationSummary()
+        self.qualifier = Qualifier(now=now, summary=self.summary)
+
+    def compute(self, records: list[DatasetRecord]) -> BatchVerdicts:
+        verdicts = BatchVerdicts()
+        by_program: dict[str, list[DatasetRecord]] = {}
+        # An IP's row takes the instrument of its first record (ops.scan.upserting).
+        instruments: dict[str, str] = {}
+        for record in records:
+            instruments.setdefault(record.instrument_program_id, record.instrument_name)
+            if record.program_id not in self.known_program_ids:
+                by_program.setdefault(record.program_id, []).append(record)
+        for program_id, program_records in by_program.items():
+            newest = max(record.create_date for record in program_records)
+            if not self.qualifier.is_settled(newest):
+                continue
+            program = ProgramDatasets(
+                datasets=[
+                    dataset_values(record, instrument=instruments[record.instrument_program_id])
+                    for record in program_records
+                ]
+            )
+            try:
+                verdicts.results[program_id] = self.qualifier.rules(program)
+            except Exception:
+                # The qualification after the scan runs it again, and reports it there.
+                log.exception("qualifying %s in its scan batch failed", program_id)
+                continue
+            verdicts.datasets[program_id] = (len(program_records), newest)
+            for record in program_records:
+                verdicts.instruments[record.instrument_program_id] = instruments[record.instrument_program_id]
+        return verdicts
+
+    def record(self, verdicts: BatchVerdicts) -> list[str]:
+        """Record the verdicts of the OPs whose stored rows match what the rules read (the
+        OPs are locked: the batch's events locked them); those OPs."""
+        if not verdicts.results:
+            return []
+        matching = self._matching(verdicts)
+        if matching:
+            self.summary.considered += len(matching)
+            self.qualifier.record_results(
+                settled=dict.fromkeys(matching, State.DISCOVERED),
+                results={program_id: verdicts.results[program_id] for program_id in matching},
+            )
+        return matching
+
+    def _matching(self, verdicts: BatchVerdicts) -> list[str]:
+        """The OPs, in id order, that are discovered and whose stored datasets and IPs are
+        those the rules read."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, instrument FROM {InstrumentProgram._meta.db_table} WHERE id = ANY(%s)",
+                [list(verdicts.instruments)],
+            )
+            stored_instruments = dict(cursor.fetchall())
+            cursor.execute(
+                f"""
+                SELECT program.id, program.dataset_count, program.newest_dataset_created_at, event.to_state
+                FROM {ObservingProgram._meta.db_table} AS program
+                JOIN {ProgramEvent._meta.db_table} AS event ON event.id = program.current_event_id
+                WHERE program.id = ANY(%s)
+                ORDER BY program.id
+                """,
+                [list(verdicts.results)],
+            )
+            stored_programs = cursor.fetchall()
+        other_instrument = {
+            ip_id
+            for ip_id, instrument in verdicts.instruments.items()
+            if stored_instruments.get(ip_id) != instrument
+        }
+        matching = []
+        for program_id, dataset_count, newest_created_at, state in stored_programs:
+            report, _ = verdicts.results[program_id]
+            if (
+                state == State.DISCOVERED
+                and (dataset_count, newest_created_at) == verdicts.datasets[program_id]
+                and not any(ip["id"] in other_instrument for ip in report["instrument_programs"])
+            ):
+                matching.append(program_id)
+        return matching
