@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -12,9 +11,6 @@ from django.db import models
 
 from ops.scoring import LABELS as SCORE_LABELS
 from ops.states import ActorKind, State
-
-if TYPE_CHECKING:
-    from ops.qualification import QualificationSummary
 
 _KEY_NUMBERS = re.compile(r"^[a-z]+_(\d+)_(\d+)$")
 # A web address a page may link to: http(s) and nothing a browser would read otherwise
@@ -251,10 +247,11 @@ class Scan(models.Model):
 
     # Not stored: set by ops.scan.run_scan on the row it returns. The OPs that its committed
     # batches found new or changed, sorted, for the qualification that follows the scan; of
-    # them, those whose verdicts the batches recorded, and the summary of that.
+    # them, those whose verdicts the batches recorded, and the summary of that (counts by
+    # name, as ops.qualification.QualificationSummary has them).
     changed_program_ids: tuple[str, ...] = ()
     qualified_program_ids: frozenset[str] = frozenset()
-    batch_qualification: QualificationSummary | None = None
+    batch_qualification: dict[str, int] | None = None
 
     class Meta:
         ordering = ["-id"]

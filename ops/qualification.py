@@ -110,7 +110,7 @@ def qualify_after_scan(*, scan: Scan) -> QualificationSummary:
     """The qualification that follows a scan: the OPs it found new or changed that its batches
     did not qualify (``ops.scan.qualifying``); the summary of both."""
     left = set(scan.changed_program_ids) - scan.qualified_program_ids
-    return (scan.batch_qualification or QualificationSummary()) + qualify_programs(program_ids=left)
+    return QualificationSummary(**(scan.batch_qualification or {})) + qualify_programs(program_ids=left)
 
 
 @dataclass

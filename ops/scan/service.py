@@ -60,7 +60,7 @@ def run_scan(
                 scan.changed_program_ids = tuple(sorted(changed_program_ids))
                 scan.qualified_program_ids = frozenset(qualified_program_ids)
                 if scanner is not None:
-                    scan.batch_qualification = scanner.qualifying.summary
+                    scan.batch_qualification = scanner.qualifying.summary.as_dict()
     except ScanAlreadyRunning as error:
         if scan is not None and scan.status == Scan.Status.RUNNING and scan.pk:
             _finish(scan, status=Scan.Status.FAILED, message=str(error))

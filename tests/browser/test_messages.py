@@ -56,9 +56,7 @@ def test_a_refused_form_shows_its_errors_in_the_panel(page, live_server, committ
     lead = UserFactory(username="lead", password="a-long-test-password", groups=["inverters"])
     program = invertible_program()
     InversionFactory(program=program, owner=lead)
-    record_events(
-        requests=[EventRequest(program.pk, State.QUEUED)], actor=Actor(ActorKind.INVERTER, lead)
-    )
+    record_events(requests=[EventRequest(program.pk, State.QUEUED)], actor=Actor(ActorKind.INVERTER, lead))
     _log_in(page, live_server, "lead", f"/programs/{program.pk}/")
 
     # Blanks pass the browser's "required" check; the server strips them and refuses.

@@ -68,7 +68,7 @@ def test_verdicts_from_the_records_are_those_the_database_gives(metadata_store, 
 
     qualified = scan.qualified_program_ids
     assert scan.status == Scan.Status.SUCCEEDED and len(qualified) == ObservingProgram.objects.count()
-    assert scan.batch_qualification.considered == len(qualified)
+    assert scan.batch_qualification["considered"] == len(qualified)
     verdicts = ProgramEvent.objects.filter(actor_kind=ActorKind.QUALIFIER)
     assert verdicts.count() == len(qualified)
     assert {state for (state,) in verdicts.values_list("to_state")} == {
@@ -116,7 +116,7 @@ def test_a_new_op_that_has_not_settled_gets_no_verdict(metadata_store, settings)
 
     scan = run_scan(trigger=Scan.Trigger.COMMAND)
 
-    assert scan.qualified_program_ids == frozenset() and scan.batch_qualification.considered == 0
+    assert scan.qualified_program_ids == frozenset() and scan.batch_qualification["considered"] == 0
     assert qualify_after_scan(scan=scan).not_settled == 1
     assert ObservingProgram.objects.get().state == State.DISCOVERED
 
