@@ -247,11 +247,11 @@ class Scan(models.Model):
 
     # Not stored: set by ops.scan.run_scan on the row it returns. The OPs that its committed
     # batches found new or changed, sorted, for the qualification that follows the scan; of
-    # them, those whose verdicts the batches recorded, and the summary of that (counts by
-    # name, as ops.qualification.QualificationSummary has them).
+    # them, those whose verdicts the batches recorded, and the summary of that (by name, as
+    # ops.qualification.QualificationSummary has them).
     changed_program_ids: tuple[str, ...] = ()
     qualified_program_ids: frozenset[str] = frozenset()
-    batch_qualification: dict[str, int] | None = None
+    batch_qualification: dict[str, float] | None = None
 
     class Meta:
         ordering = ["-id"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -59,17 +60,29 @@ class QualificationSummary:
     information_events: int = 0
     invertible: int = 0
     not_invertible: int = 0
+    # Seconds spent on the rules (in a thread, beside the writes) and on recording.
+    rules_s: float = 0.0
+    recording_s: float = 0.0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
     def __add__(self, other: QualificationSummary) -> QualificationSummary:
         return QualificationSummary(
-            **{name: count + getattr(other, name) for name, count in asdict(self).items()}
+            **{name: value + getattr(other, name) for name, value in asdict(self).items()}
         )
 
+    def labelled(self) -> list[tuple[str, str]]:
+        """Each count and time as a label and its text: ("not settled", "3"), ("rules", "1.2 s")."""
+        return [
+            (name.removesuffix("_s"), f"{value:.1f} s")
+            if isinstance(value, float)
+            else (name.replace("_", " "), str(value))
+            for name, value in asdict(self).items()
+        ]
+
     def __str__(self) -> str:
-        return ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in asdict(self).items())
+        return ", ".join(f"{label} {text}" for label, text in self.labelled())
 
 
 def qualify_programs(
@@ -175,9 +188,11 @@ class Qualifier:
 
     def compute(self, chunk: _Chunk) -> _Chunk:
         """The rules and the score of each OP read (pure: runs in the pipeline's thread)."""
+        started = time.perf_counter()
         for program_id, datasets in chunk.datasets.items():
             chunk.results[program_id] = self.rules(datasets)
         chunk.datasets = {}
+        self.summary.rules_s += time.perf_counter() - started
         return chunk
 
     def rules(self, program: ProgramDatasets) -> Result:
@@ -186,6 +201,13 @@ class Qualifier:
 
     def record(self, chunk: _Chunk) -> None:
         """The chunk's events and scores, under the OPs' locks, in one transaction."""
+        started = time.perf_counter()
+        try:
+            self._record(chunk)
+        finally:
+            self.summary.recording_s += time.perf_counter() - started
+
+    def _record(self, chunk: _Chunk) -> None:
         with transaction.atomic():
             # Lock first, then read the states: nobody moves these OPs until the events are
             # in, so two qualifications at once cannot both record the same new report.

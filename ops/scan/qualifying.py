@@ -17,6 +17,7 @@ not new, not settled yet, or whose rules failed.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -75,6 +76,13 @@ class Qualifying:
         self.qualifier = Qualifier(now=now, summary=self.summary)
 
     def compute(self, records: list[DatasetRecord]) -> BatchVerdicts:
+        started = time.perf_counter()
+        try:
+            return self._compute(records)
+        finally:
+            self.summary.rules_s += time.perf_counter() - started
+
+    def _compute(self, records: list[DatasetRecord]) -> BatchVerdicts:
         verdicts = BatchVerdicts()
         by_program: dict[str, list[DatasetRecord]] = {}
         # An IP's row takes the instrument of its first record (ops.scan.upserting).
@@ -109,6 +117,7 @@ class Qualifying:
         OPs are locked: the batch's events locked them); those OPs."""
         if not verdicts.results:
             return []
+        started = time.perf_counter()
         matching = self._matching(verdicts)
         if matching:
             self.summary.considered += len(matching)
@@ -116,6 +125,7 @@ class Qualifying:
                 settled=dict.fromkeys(matching, State.DISCOVERED),
                 results={program_id: verdicts.results[program_id] for program_id in matching},
             )
+        self.summary.recording_s += time.perf_counter() - started
         return matching
 
     def _matching(self, verdicts: BatchVerdicts) -> list[str]:

@@ -6,7 +6,8 @@ def test_bench_scan_prints_its_figures_as_a_json_last_line(run_bench):
     assert set(figures) == {
         "datasets", "floor_s", "full_scan_s", "full_ratio", "qualify_s", "qualify_ratio", "whole_s",
         "whole_ratio", "rescan_s", "rescan_qualify_s", "rescan_whole_s", "rescan_ratio", "peak_rss_mb",
-        "floor_cpu_s", "qualify_cpu_s", "whole_cpu_s", "whole_cpu_ratio",
+        "floor_cpu_s", "qualify_cpu_s", "whole_cpu_s", "whole_cpu_ratio", "batch_rules_s",
+        "batch_recording_s", "qualification_s",
     }  # fmt: skip
     assert figures["datasets"] == 200
     assert all(value > 0 for value in figures.values())
@@ -21,6 +22,11 @@ def test_bench_scan_prints_its_figures_as_a_json_last_line(run_bench):
     )
     assert figures["rescan_ratio"] == pytest.approx(figures["rescan_whole_s"] / figures["whole_s"], **ratio)
     assert figures["qualify_cpu_s"] < figures["whole_cpu_s"]
+    # The new OPs' verdicts are recorded in the scan's batches; the step after adds its own time.
+    assert figures["batch_recording_s"] < figures["full_scan_s"]
+    assert figures["qualification_s"] == pytest.approx(
+        figures["batch_recording_s"] + figures["qualify_s"], abs=0.002
+    )
     # The floor's CPU at this size is a few hundredths of a second: its rounding moves the ratio more.
     assert figures["whole_cpu_ratio"] == pytest.approx(
         figures["whole_cpu_s"] / figures["floor_cpu_s"], rel=0.05

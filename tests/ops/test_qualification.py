@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -147,7 +148,9 @@ def test_an_op_stays_discovered_until_it_settles_then_the_beat_qualifies_it():
         program.refresh_from_db()
         assert program.state == State.DISCOVERED
     with time_machine.travel(SETTLED, tick=False):
-        assert qualify_settled_programs() == {
+        summary = qualify_settled_programs()
+        assert summary.pop("rules_s") >= 0 and summary.pop("recording_s") > 0
+        assert summary == {
             "considered": 1,
             "not_settled": 0,
             "not_qualifiable": 0,
@@ -291,6 +294,7 @@ def test_qualify_command_prints_the_summary():
     assert "considered: 2" in out.getvalue()
     assert "invertible: 1" in out.getvalue()
     assert "not invertible: 1" in out.getvalue()
+    assert re.search(r"^recording: \d+\.\d s$", out.getvalue(), re.MULTILINE)
 
 
 def _load_sample(records):

@@ -18,5 +18,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, program_ids, **options):
         summary = qualify_programs(program_ids=program_ids or None)
-        for name, count in summary.as_dict().items():
-            self.stdout.write(f"{name.replace('_', ' ')}: {count}")
+        for label, text in summary.labelled():
+            self.stdout.write(f"{label}: {text}")
