@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from json.decoder import JSONArray
 from json.scanner import py_make_scanner
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import requests
 from django.conf import settings
+
+from ops.metadata.records import RecordError
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +50,83 @@ class GraphQLError(MetadataStoreError):
 
 
 class RecordList(list):
-    """A JSON array as parsed, with each element's JSON text as the store sent it
+    """A JSON array of records as parsed, with each record's JSON text as the store sent it
     (``texts``, in the same order): the scan stores a record's text as it came instead of
-    serialising the parsed record again, which cost it more than parsing the record."""
+    serialising the parsed record again, which cost it more than parsing the record.
+
+    A record whose text PostgreSQL's jsonb would refuse (NaN, an unpaired surrogate, a NUL,
+    bytes that are not UTF-8) is its RecordError instead, with no text: parse_dataset raises
+    it, so that it is that record's error and not a failed batch."""
 
     __slots__ = ("texts",)
 
 
-def _loads_keeping_texts(text: str) -> Any:
+class _RecordPage(msgspec.Struct):
+    """An answer whose data are lists, each element kept as its JSON text (msgspec.Raw)."""
+
+    data: dict[str, list[msgspec.Raw]]
+    errors: Any = None
+
+
+_decode_record_page = msgspec.json.Decoder(_RecordPage).decode
+_decode = msgspec.json.Decoder().decode
+# Numbers beyond a float (1e400) read as infinity, as json.loads reads them (PostgreSQL's
+# jsonb stores them as they are): every float through float(), so only when msgspec refuses one.
+_decode_beyond_floats = msgspec.json.Decoder(float_hook=float).decode
+# \u0000 not itself escaped (\\u0000 is a backslash, then "u0000"): jsonb refuses it.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+# To name the error of a record that cannot be read.
+_DATASET_ID = re.compile(rb'"datasetId"\s*:\s*"([A-Za-z0-9_.-]{1,100})"')
+
+
+def _record_list(elements: Iterable[bytes]) -> RecordList:
+    """The records of one array from their JSON texts (UTF-8): parsed, or their RecordError."""
+    records = RecordList()
+    records.texts = texts = []
+    for element in elements:
+        try:
+            text = element.decode()
+            try:
+                record = _decode(element)
+            except msgspec.ValidationError:
+                record = _decode_beyond_floats(element)
+        except ValueError as error:
+            problem = f"is not JSON that PostgreSQL stores ({error})"
+        else:
+            if "\\u0000" not in text or _NUL_ESCAPE.search(text) is None:
+                records.append(record)
+                texts.append(text)
+                continue
+            problem = "has a NUL character (\\u0000), which PostgreSQL does not store"
+        dataset_id = _DATASET_ID.search(element)
+        records.append(RecordError(dataset_id[1].decode() if dataset_id else "?", "record", problem))
+        texts.append(None)
+    return records
+
+
+def _loads_keeping_texts(content: bytes) -> Any:
+    """The answer, each list of its ``data`` a RecordList (see there).
+
+    msgspec splits the answer into records and parses each. An answer it refuses (NaN, an
+    unpaired surrogate, or not shaped ``{"data": {name: [...]}}``) is split by json's
+    scanner, which accepts what json.loads accepts; its records are then read as msgspec's are.
+    """
+    try:
+        page = _decode_record_page(content)
+    except ValueError:
+        body = _split_by_json(content.decode("utf-8", "surrogateescape"))
+        data = body.get("data") if isinstance(body, dict) else None
+        for name, rows in data.items() if isinstance(data, dict) else ():
+            if isinstance(rows, RecordList):
+                data[name] = _record_list(text.encode("utf-8", "surrogateescape") for text in rows.texts)
+        return body
+    return {
+        "data": {name: _record_list(map(bytes, elements)) for name, elements in page.data.items()},
+        "errors": page.errors,
+    }
+
+
+def _split_by_json(text: str) -> Any:
     """``json.loads``, except that every array outside the elements of another array is a
     RecordList. The arrays and objects around the records (a few) are parsed in Python, each
     element of an array by the C scanner, as json.loads parses everything."""
@@ -136,14 +209,8 @@ class MetadataClient:
         payload = {"query": query_text(name), "variables": variables or {}}
         response = self._post(name, payload, retries=self.retries if retries is None else retries)
         try:
-            if keep_texts:
-                # As response.json() decodes the body.
-                content = response.content
-                encoding = response.encoding or requests.utils.guess_json_utf(content) or "utf-8"
-                body = _loads_keeping_texts(content.decode(encoding))
-            else:
-                body = response.json()
-        except ValueError as error:
+            body = _loads_keeping_texts(response.content) if keep_texts else response.json()
+        except (ValueError, RecursionError) as error:
             raise MetadataStoreError(
                 f"The metadata store answered {name} with something not JSON."
             ) from error

@@ -89,6 +89,9 @@ class _Reader:
     """Typed access to one raw record's fields, raising RecordError on a bad one."""
 
     def __init__(self, raw: Any):
+        if isinstance(raw, RecordError):
+            # A record that the client could not read comes as its error (client.RecordList).
+            raise raw
         if not isinstance(raw, dict):
             raise RecordError("?", "record", f"is {type(raw).__name__}, not an object")
         self.raw = raw

@@ -270,6 +270,56 @@ def test_a_record_with_a_number_too_big_to_store_is_an_error_and_the_others_are_
     assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 1
 
 
+@pytest.mark.parametrize(
+    ("field", "sent"),
+    [
+        ("lightLevel", b'{"max": NaN}'),
+        ("exposureTime", b"Infinity"),
+        ("headerVersion", b'"4.0\\u0000"'),
+        ("productId", b'"L1-\\u0000"'),
+        ("productId", b'"L1-\\udc00"'),
+        ("productId", b'"L1-\xe9"'),
+    ],
+    ids=["NaN", "Infinity", "NUL", "NUL-in-a-column", "unpaired-surrogate", "not-UTF-8"],
+)
+def test_a_record_whose_json_postgresql_refuses_is_an_error_and_the_others_are_kept(db, store, field, sent):
+    store.records["AAAAB"][field] = "@sent@"
+    store.rewrites[b'"@sent@"'] = sent
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count) == ("succeeded", 3, 1)
+    (error,) = scan.errors.all()
+    assert error.record == "AAAAB" and error.message.startswith("dataset AAAAB: record ")
+    assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 1
+
+
+def test_numbers_beyond_a_float_are_stored_in_raw_as_sent(db, store):
+    store.records["AAAAB"]["lightLevel"] = {"max": "@huge@", "med": 2**70}
+    store.rewrites[b'"@huge@"'] = b"1e400"
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.new_count, scan.error_count) == (4, 0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT raw -> 'lightLevel' = %s::jsonb FROM ops_dataset WHERE id = 'AAAAB'",
+            ['{"max": 1e400, "med": 1180591620717411303424}'],
+        )
+        assert cursor.fetchone() == (True,)
+
+
+def test_a_batch_nested_too_deeply_to_parse_is_an_error_of_its_proposals_and_the_scan_goes_on(db, store):
+    store.records["CCCCC"]["lightLevel"] = "@deep@"
+    store.rewrites[b'"@deep@"'] = b"[" * 100_000 + b"]" * 100_000
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count) == ("succeeded", 0)
+    assert sorted(scan.errors.values_list("record", flat=True)) == ["pid_2_7", "pid_3_54"]
+    assert "not JSON" in scan.errors.first().message
+
+
 def test_a_record_whose_bucket_would_leave_a_path_is_an_error_and_the_others_are_kept(db, store):
     store.records["AAAAB"]["bucket"] = "../../etc"
 

@@ -2,10 +2,13 @@
 
 import json
 import logging
+import math
+import re
 
 import pytest
 
 from ops.metadata.client import GraphQLError, MetadataClient, MetadataStoreError
+from ops.metadata.records import RecordError
 from tests.ops.metadata.store import Failure, dataset_record
 
 
@@ -27,6 +30,9 @@ def test_sends_the_query_file_with_variables(store):
 
 
 def test_records_can_come_with_their_json_text_as_sent(store):
+    store.records["DS001"]["exposureTime"] = "@sent@"
+    store.rewrites[b'"@sent@"'] = b"1.50E-7"
+
     with MetadataClient(page_size=3) as client:
         pages = list(client.datasets_by_proposal(["pid_3_54"], keep_texts=True))
         (plain,) = client.datasets_by_id(["DS002"])
@@ -36,7 +42,69 @@ def test_records_can_come_with_their_json_text_as_sent(store):
         assert len(page.texts) == len(page)
         assert [json.loads(text) for text in page.texts] == page
     assert pages[0][0]["datasetId"] == "DS000" and pages[0].texts[0].startswith("{")
+    assert '"exposureTime": 1.50E-7,' in pages[0].texts[1] and pages[0][1]["exposureTime"] == 1.5e-7
     assert not hasattr(plain, "texts")
+
+
+# What PostgreSQL's jsonb (or text columns) refuse, as the store might send it.
+UNSTORABLE = [
+    pytest.param(b"NaN", "is not JSON that PostgreSQL stores", id="NaN"),
+    pytest.param(b"-Infinity", "is not JSON that PostgreSQL stores", id="Infinity"),
+    pytest.param(b'"\\ud800"', "is not JSON that PostgreSQL stores", id="unpaired-surrogate"),
+    pytest.param(b'"a\\u0000b"', "has a NUL character", id="NUL"),
+    pytest.param(b'"\xff"', "is not JSON that PostgreSQL stores \\('utf-8' codec", id="not-UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("sent", "problem"), UNSTORABLE)
+def test_a_record_that_postgresql_would_refuse_comes_as_its_error(store, sent, problem):
+    store.records["DS001"]["lightLevel"] = {"max": "@sent@"}
+    store.rewrites[b'"@sent@"'] = sent
+
+    with MetadataClient() as client:
+        (page,) = client.datasets_by_proposal(["pid_3_54"], keep_texts=True)
+
+    error = page[1]
+    assert isinstance(error, RecordError) and page.texts[1] is None
+    assert error.dataset_id == "DS001"
+    assert re.search(f"^dataset DS001: record {problem}", str(error))
+    assert [record["datasetId"] for record in page[:1] + page[2:]] == [
+        "DS000",
+        *[f"DS00{n}" for n in range(2, 7)],
+    ]
+    assert [json.loads(text) for text in page.texts[:1] + page.texts[2:]] == page[:1] + page[2:]
+
+
+def test_an_unreadable_record_without_a_readable_id_is_named_by_a_question_mark(store):
+    store.records["DS001"]["datasetId"] = "DS/../001"
+    store.records["DS001"]["lightLevel"] = "@sent@"
+    store.rewrites[b'"@sent@"'] = b"NaN"
+
+    with MetadataClient() as client:
+        (page,) = client.datasets_by_proposal(["pid_3_54"], keep_texts=True)
+
+    (error,) = [record for record, text in zip(page, page.texts, strict=True) if text is None]
+    assert error.dataset_id == "?"
+
+
+def test_numbers_beyond_a_float_are_read_as_json_loads_reads_them_and_kept_as_sent(store):
+    store.records["DS001"]["lightLevel"] = {"max": "@huge@", "min": "@tiny@", "med": 2**70}
+    store.rewrites.update({b'"@huge@"': b"1e400", b'"@tiny@"': b"-1E400"})
+
+    with MetadataClient() as client:
+        (page,) = client.datasets_by_proposal(["pid_3_54"], keep_texts=True)
+
+    assert page[1]["lightLevel"] == {"max": math.inf, "min": -math.inf, "med": 2**70}
+    assert '"lightLevel": {"max": 1e400, "min": -1E400, "med": 1180591620717411303424}' in page.texts[1]
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul(store):
+    store.records["DS001"]["productId"] = "a\\u0000b"
+
+    with MetadataClient() as client:
+        (page,) = client.datasets_by_proposal(["pid_3_54"], keep_texts=True)
+
+    assert page[1]["productId"] == "a\\u0000b"
 
 
 def test_pages_until_a_short_page(store):
@@ -161,6 +229,24 @@ def test_an_answer_that_is_not_json_is_an_error(metadata_httpserver, settings):
 
     with MetadataClient(retries=0) as client, pytest.raises(MetadataStoreError, match="not JSON"):
         client.experiment_descriptions()
+
+
+@pytest.mark.parametrize("keep_texts", [False, True])
+def test_an_answer_nested_too_deeply_to_parse_is_not_json(store, keep_texts):
+    store.records["DS001"]["lightLevel"] = "@deep@"
+    store.rewrites[b'"@deep@"'] = b"[" * 100_000 + b"]" * 100_000
+
+    with MetadataClient() as client, pytest.raises(MetadataStoreError, match="not JSON"):
+        list(client.datasets_by_proposal(["pid_3_54"], keep_texts=keep_texts))
+
+
+def test_graphql_errors_of_a_page_with_texts_raise_a_clear_error(store):
+    store.fail(
+        "DatasetsByProposal", Failure(status=200, body={"data": None, "errors": [{"message": "timeout"}]})
+    )
+
+    with MetadataClient() as client, pytest.raises(GraphQLError, match="datasets_by_proposal: timeout"):
+        list(client.datasets_by_proposal(["pid_3_54"], keep_texts=True))
 
 
 def test_create_l2_inversion_inventory_sends_its_input(store):
