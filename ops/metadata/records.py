@@ -132,10 +132,9 @@ class _Reader:
                 raise self.error(field, "is missing")
             return None
         try:
-            parsed = dt.datetime.fromisoformat(value)
+            return _in_utc(value)
         except (TypeError, ValueError):
             raise self.error(field, f"is {value!r}, not an ISO date and time") from None
-        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
     def number(self, field: str) -> float | None:
         value = self.raw.get(field)
@@ -245,6 +244,22 @@ _safe_id_match = SAFE_ID.fullmatch
 _fromisoformat = dt.datetime.fromisoformat
 
 
+def _in_utc(value: str) -> dt.datetime:
+    """An ISO date and time in UTC, a naive one taken as UTC; ValueError if it is none.
+
+    A naive value is parsed again with "+00:00" appended: both parses cost a fifth of
+    replace(tzinfo=UTC). Only after it parsed alone ("2025-04-02T22:" parses appended) and
+    if the zone came back (a date alone comes back naive)."""
+    parsed = _fromisoformat(value)
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(_UTC)
+    try:
+        in_utc = _fromisoformat(value + "+00:00")
+    except ValueError:
+        return parsed.replace(tzinfo=_UTC)
+    return in_utc if in_utc.tzinfo is _UTC else parsed.replace(tzinfo=_UTC)
+
+
 def _read_slowly(reader: _Reader, key: str, kind: int, argument: Any, required: bool) -> Any:
     """One field that parse_dataset's quick checks did not accept: the _Reader's full
     conversion, which gives the same value or raises the field's RecordError."""
@@ -287,15 +302,9 @@ def parse_listed(raw: Any) -> ListedDataset:
                 return ListedDataset(dataset_id, proposal_id, None)
             if type(update_date) is str:
                 try:
-                    parsed = _fromisoformat(update_date)
+                    return ListedDataset(dataset_id, proposal_id, _in_utc(update_date))
                 except ValueError:
                     pass
-                else:
-                    return ListedDataset(
-                        dataset_id,
-                        proposal_id,
-                        parsed.replace(tzinfo=_UTC) if parsed.tzinfo is None else parsed.astimezone(_UTC),
-                    )
     reader = _Reader(raw)
     return ListedDataset(
         dataset_id=reader.path_id("datasetId", max_length=64, required=True),
@@ -337,11 +346,10 @@ def parse_dataset(raw: Any) -> DatasetRecord:
         elif kind == _DATETIME:
             if type(value) is str:
                 try:
-                    parsed = _fromisoformat(value)
+                    append(_in_utc(value))
                 except ValueError:
                     pass
                 else:
-                    append(parsed.replace(tzinfo=_UTC) if parsed.tzinfo is None else parsed.astimezone(_UTC))
                     continue
             elif value is None and not required:
                 append(None)

@@ -73,6 +73,32 @@ def test_aware_datetimes_become_utc():
 
 
 @pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("2025-03-27T16:03:42.5", dt.datetime(2025, 3, 27, 16, 3, 42, 500000, tzinfo=dt.UTC)),
+        ("2025-03-27T16:03:42Z", dt.datetime(2025, 3, 27, 16, 3, 42, tzinfo=dt.UTC)),
+        ("2025-03-27", dt.datetime(2025, 3, 27, tzinfo=dt.UTC)),
+        ("2025-03-27+00:00", dt.datetime(2025, 3, 27, tzinfo=dt.UTC)),
+        ("2025-W13-4T16", dt.datetime(2025, 3, 27, 16, tzinfo=dt.UTC)),
+    ],
+)
+def test_datetimes_are_read_as_fromisoformat_reads_them_and_naive_ones_are_utc(value, parsed):
+    for read in [
+        parse_dataset(dataset_record(startTime=value)).start_time,
+        parse_listed({"datasetId": "B", "primaryProposalId": "p", "updateDate": value}).update_date,
+    ]:
+        assert read == parsed and read.tzinfo is dt.UTC
+
+
+@pytest.mark.parametrize("value", ["2025-03-27T16:", "2025-03-27T16:03:", "20250327T16034"])
+def test_what_fromisoformat_refuses_is_not_a_datetime_even_with_a_zone_appended(value):
+    with pytest.raises(RecordError, match=r"startTime is .*, not an ISO date and time"):
+        parse_dataset(dataset_record(startTime=value))
+    with pytest.raises(RecordError, match=r"updateDate is .*, not an ISO date and time"):
+        parse_listed({"datasetId": "B", "primaryProposalId": "p", "updateDate": value})
+
+
+@pytest.mark.parametrize(
     ("field", "value", "problem"),
     [
         ("frameCount", "many", "frameCount is 'many', not a count"),
