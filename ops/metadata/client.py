@@ -79,13 +79,13 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _DATASET_ID = re.compile(rb'"datasetId"\s*:\s*"([A-Za-z0-9_.-]{1,100})"')
 
 
-def _record_list(elements: Iterable[bytes]) -> RecordList:
+def _record_list(elements: Iterable[bytes | msgspec.Raw]) -> RecordList:
     """The records of one array from their JSON texts (UTF-8): parsed, or their RecordError."""
     records = RecordList()
     records.texts = texts = []
     for element in elements:
         try:
-            text = element.decode()
+            text = str(element, "utf-8")
             try:
                 record = _decode(element)
             except msgspec.ValidationError:
@@ -98,7 +98,7 @@ def _record_list(elements: Iterable[bytes]) -> RecordList:
                 texts.append(text)
                 continue
             problem = "has a NUL character (\\u0000), which PostgreSQL does not store"
-        dataset_id = _DATASET_ID.search(element)
+        dataset_id = _DATASET_ID.search(bytes(element))
         records.append(RecordError(dataset_id[1].decode() if dataset_id else "?", "record", problem))
         texts.append(None)
     return records
@@ -121,7 +121,7 @@ def _loads_keeping_texts(content: bytes) -> Any:
                 data[name] = _record_list(text.encode("utf-8", "surrogateescape") for text in rows.texts)
         return body
     return {
-        "data": {name: _record_list(map(bytes, elements)) for name, elements in page.data.items()},
+        "data": {name: _record_list(elements) for name, elements in page.data.items()},
         "errors": page.errors,
     }
 
