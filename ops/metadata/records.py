@@ -135,6 +135,8 @@ class _Reader:
             return _in_utc(value)
         except (TypeError, ValueError):
             raise self.error(field, f"is {value!r}, not an ISO date and time") from None
+        except OverflowError:
+            raise self.error(field, f"is {value!r}, not an ISO date and time in UTC's range") from None
 
     def number(self, field: str) -> float | None:
         value = self.raw.get(field)
@@ -245,7 +247,8 @@ _fromisoformat = dt.datetime.fromisoformat
 
 
 def _in_utc(value: str) -> dt.datetime:
-    """An ISO date and time in UTC, a naive one taken as UTC; ValueError if it is none.
+    """An ISO date and time in UTC, a naive one taken as UTC; ValueError if it is none,
+    OverflowError if it is beyond datetime's range in UTC (year 1 at +05:00).
 
     A naive value is parsed again with "+00:00" appended: both parses cost a fifth of
     replace(tzinfo=UTC). Only after it parsed alone ("2025-04-02T22:" parses appended) and
@@ -303,7 +306,7 @@ def parse_listed(raw: Any) -> ListedDataset:
             if type(update_date) is str:
                 try:
                     return ListedDataset(dataset_id, proposal_id, _in_utc(update_date))
-                except ValueError:
+                except (ValueError, OverflowError):
                     pass
     reader = _Reader(raw)
     return ListedDataset(
@@ -347,7 +350,7 @@ def parse_dataset(raw: Any) -> DatasetRecord:
             if type(value) is str:
                 try:
                     append(_in_utc(value))
-                except ValueError:
+                except (ValueError, OverflowError):
                     pass
                 else:
                     continue

@@ -90,8 +90,10 @@ def test_datetimes_are_read_as_fromisoformat_reads_them_and_naive_ones_are_utc(v
         assert read == parsed and read.tzinfo is dt.UTC
 
 
-@pytest.mark.parametrize("value", ["2025-03-27T16:", "2025-03-27T16:03:", "20250327T16034"])
-def test_what_fromisoformat_refuses_is_not_a_datetime_even_with_a_zone_appended(value):
+@pytest.mark.parametrize(
+    "value", ["2025-03-27T16:", "2025-03-27T16:03:", "20250327T16034", "9999-12-31T23:00:00-05:00"]
+)
+def test_what_fromisoformat_refuses_or_utc_cannot_hold_is_not_a_datetime(value):
     with pytest.raises(RecordError, match=r"startTime is .*, not an ISO date and time"):
         parse_dataset(dataset_record(startTime=value))
     with pytest.raises(RecordError, match=r"updateDate is .*, not an ISO date and time"):
@@ -107,6 +109,11 @@ def test_what_fromisoformat_refuses_is_not_a_datetime_even_with_a_zone_appended(
         ("health", {"good": 1.5}, "health.good is 1.5, not a count"),
         ("health", [1, 2], "health is [1, 2], not an object"),
         ("createDate", "yesterday", "createDate is 'yesterday', not an ISO date and time"),
+        (
+            "startTime",
+            "0001-01-01T00:00:00+05:00",
+            "startTime is '0001-01-01T00:00:00+05:00', not an ISO date and time in UTC's range",
+        ),
         ("createDate", None, "createDate is missing"),
         ("observingProgramExecutionId", None, "observingProgramExecutionId is missing"),
         ("instrumentProgramExecutionId", 12, "instrumentProgramExecutionId is 12, not text"),
