@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple, overload
 
+import msgspec
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from ops.models import ObservingProgram, ProgramEvent
 from ops.states import RETRY_STATE_AFTER_FAILED_STEP, TRANSITION_TABLE, ActorKind, State
@@ -45,13 +48,24 @@ def _describe(event: ProgramEvent) -> str:
 def state_before(current: ProgramEvent) -> str:
     """The state the OP left to enter its current one: information events (a note on an OP in
     error, say) repeat the current state, so they are skipped (one query, only then)."""
-    if current.from_state != current.to_state:
-        return current.from_state
+    return _state_before(current.program_id, _Head(current.id, current.from_state, current.to_state))
+
+
+class _Head(NamedTuple):
+    """What the checks read of an OP's current event: ``event_id`` is None for an event
+    recorded earlier in the same batch (not written yet)."""
+
+    event_id: int | None
+    from_state: str
+    to_state: str
+
+
+def _state_before(program_id: str, head: _Head) -> str:
+    if head.from_state != head.to_state:
+        return head.from_state
     entered = (
-        ProgramEvent.objects.filter(
-            program_id=current.program_id, to_state=current.to_state, id__lt=current.id
-        )
-        .exclude(from_state=current.to_state)
+        ProgramEvent.objects.filter(program_id=program_id, to_state=head.to_state, id__lt=head.event_id)
+        .exclude(from_state=head.to_state)
         .order_by("-id")
         .values_list("from_state", flat=True)
         .first()
@@ -59,22 +73,27 @@ def state_before(current: ProgramEvent) -> str:
     return entered or ""
 
 
-def _check(current: ProgramEvent | None, target: State, actor: Actor) -> None:
-    source = State(current.to_state) if current else None
+def _check(program_id: str, head: _Head | None, target: str, actor: Actor) -> None:
+    source = head.to_state if head else None
     if source == target:
         return  # an information event: anyone allowed to act may add one
+    # Plain strings look up the table as States do (Django's choices hash by value).
     rule = TRANSITION_TABLE.get((source, target))
     if rule is None:
         raise TransitionError(f"An observing program cannot go from {source or 'nothing'} to {target}.")
     if actor.kind not in rule.by:
         allowed = ", ".join(sorted(rule.by))
         raise TransitionError(f"Only {allowed} may move a program from {source} to {target}.")
-    if source == State.ERROR and current is not None:
-        failed_step = state_before(current)
+    if source == State.ERROR and head is not None:
+        failed_step = _state_before(program_id, head)
         retry = RETRY_STATE_AFTER_FAILED_STEP.get(State(failed_step))
         if target != retry:
             raise TransitionError(f"A failed {failed_step} step is retried from {retry}.")
-    if source == State.ARCHIVED and current is not None and target != (before := state_before(current)):
+    if (
+        source == State.ARCHIVED
+        and head is not None
+        and target != (before := _state_before(program_id, head))
+    ):
         raise TransitionError(f"An archived program goes back to {before} only.")
 
 
@@ -115,101 +134,201 @@ class EventRequest:
     expected_state: State | None = None
 
 
-def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> list[ProgramEvent]:
+def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> Sequence[ProgramEvent]:
     """Append events to the histories of several OPs at once, all or none.
 
     Each request is checked against the OP's current state under a row lock (rows are
     locked in id order, so concurrent callers cannot deadlock). ``expected_state`` makes a
     request conditional: when another actor moved the OP first, StaleStateError says who
-    and when, and nothing is written.
+    and when, and nothing is written. The events come back in the order requested, each
+    ProgramEvent built when it is read (``RecordedEvents``).
     """
     if not requests:
         return []
-    with transaction.atomic():
-        # Lock in id order; only the ids and current events are needed, not OP instances.
-        current_event_ids = dict(
-            ObservingProgram.objects.select_for_update()
-            .filter(pk__in={request.program_id for request in requests})
-            .order_by("pk")
-            .values_list("pk", "current_event_id")
+    events_table, programs_table = ProgramEvent._meta.db_table, ObservingProgram._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Lock in id order. Plain SQL with arrays: the ORM's IN lists of thousands of ids cost
+        # more to build and parse than the statements take, and only ids and states are needed.
+        cursor.execute(
+            f"SELECT id, current_event_id FROM {programs_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            [list({request.program_id for request in requests})],
         )
+        current_event_ids = cursor.fetchall()
         # Read the current events after the locks are held: a statement that waited for a
-        # lock sees the locked rows' new versions but not rows inserted meanwhile. Their
-        # details (a qualification report is kilobytes) are read only if someone asks.
-        current_events = (
-            ProgramEvent.objects.select_related("actor_user")
-            .defer("details")
-            .in_bulk([event_id for event_id in current_event_ids.values() if event_id])
+        # lock sees the locked rows' new versions but not rows inserted meanwhile.
+        event_ids = [event_id for _program_id, event_id in current_event_ids if event_id]
+        heads: dict[str, _Head | None] = dict.fromkeys(
+            program_id for program_id, _event_id in current_event_ids
         )
-        current_by_program = {
-            program_id: current_events.get(event_id) for program_id, event_id in current_event_ids.items()
-        }
-        events = []
-        for request in requests:
-            if request.program_id not in current_by_program:
-                raise TransitionError(f"There is no observing program {request.program_id}.")
-            current = current_by_program[request.program_id]
-            if request.expected_state is not None:
-                _check_expected(request.program_id, current, request.expected_state)
-            _check(current, State(request.to_state), actor)
-            event = ProgramEvent(
-                program_id=request.program_id,
-                from_state=current.to_state if current else "",
-                to_state=request.to_state,
-                actor_kind=actor.kind,
-                actor_user=actor.user,
-                details=request.details,
+        if event_ids:
+            cursor.execute(
+                f"SELECT program_id, id, from_state, to_state FROM {events_table} WHERE id = ANY(%s)",
+                [event_ids],
             )
-            # A later request for the same OP in this batch starts from this event.
-            current_by_program[request.program_id] = event
-            events.append(event)
+            for program_id, event_id, from_state, to_state in cursor:
+                heads[program_id] = _Head(event_id, from_state, to_state)
+        from_states = []
+        for request in requests:
+            program_id, target = request.program_id, request.to_state
+            if program_id not in heads:
+                raise TransitionError(f"There is no observing program {program_id}.")
+            head = heads[program_id]
+            if (
+                request.expected_state is not None
+                and (head.to_state if head else None) != request.expected_state
+            ):
+                # The event is read only to say who moved the OP, and when.
+                _check_expected(program_id, _event_of(program_id, head, actor), request.expected_state)
+            _check(program_id, head, target, actor)
+            source = head.to_state if head else ""
+            from_states.append(source)
+            # A later request for the same OP in this batch starts from this event; an
+            # information event leaves the state, and how it was entered, as they were.
+            if source != target:
+                heads[program_id] = _Head(None, source, target)
         # The database points each OP at its newest event (a trigger, migration 0005).
-        _insert_events(events)
-        return events
+        return RecordedEvents(
+            requests, from_states, actor, *_insert_events(cursor.cursor, requests, from_states, actor)
+        )
 
 
-def _insert_events(events: list[ProgramEvent]) -> None:
-    """Insert the events with COPY and give each its id and time.
+def _event_of(program_id: str, head: _Head | None, actor: Actor) -> ProgramEvent | None:
+    """The current event as StaleStateError shows it (read only then)."""
+    if head is None:
+        return None
+    if head.event_id is None:  # recorded earlier in this batch
+        return ProgramEvent(
+            program_id=program_id,
+            from_state=head.from_state,
+            to_state=head.to_state,
+            actor_kind=actor.kind,
+            actor_user=actor.user,
+        )
+    return ProgramEvent.objects.select_related("actor_user").defer("details").get(pk=head.event_id)
+
+
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _details_json(details: dict[str, Any]) -> bytes | str:
+    """``details`` as the JSON text that PostgreSQL parses into the jsonb column.
+
+    msgspec writes the same values as ``json.dumps`` (the same jsonb: only the spacing, the
+    exponents' form and \\u escapes differ) several times faster, which counts for thousands
+    of qualification reports of kilobytes each. It writes null for NaN and infinity, which
+    JSON cannot hold (``json.dumps`` writes them as words that jsonb refuses, failing the
+    whole batch). What msgspec refuses and ``json.dumps`` takes (subclasses of float and int,
+    such as NumPy's scalars; strings with lone surrogates, which jsonb then refuses) is left
+    to ``json.dumps``.
+    """
+    try:
+        return _encode_json(details)
+    except (TypeError, UnicodeEncodeError):
+        return json.dumps(details)
+
+
+# The columns COPY writes, with their types: binary COPY sends each value as it is (the
+# kilobytes of a report are not escaped as the text format needs), so each type must be
+# the column's own.
+_COPY_COLUMNS = {
+    "id": "bigint",
+    "program_id": "text",
+    "from_state": "text",
+    "to_state": "text",
+    "actor_kind": "text",
+    "actor_user_id": "integer",
+    "details": "jsonb",
+    "created_at": "timestamptz",
+}
+
+
+def _insert_events(
+    cursor, requests: Sequence[EventRequest], from_states: list[str], actor: Actor
+) -> tuple[list[int], datetime]:
+    """Insert the events with COPY; their ids and their time.
 
     Ids are drawn from the table's sequence first, in ascending order, so that events keep the
     order of the list (the pointing trigger takes each OP's highest id as its newest). COPY
-    hands each details document to PostgreSQL once, as text: the earlier single JSON
+    hands each details document to PostgreSQL once, as JSON text: the earlier single JSON
     document of all rows was parsed whole and then taken apart again, which cost PostgreSQL
     about twice as much for thousands of qualification reports.
     """
     now = timezone.now()
     table = ProgramEvent._meta.db_table
-    with connection.cursor() as django_cursor:
-        cursor = django_cursor.cursor
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, len(events)],
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+        [table, len(requests)],
+    )
+    event_ids = sorted(event_id for (event_id,) in cursor.fetchall())
+    actor_kind, actor_user_id = actor.kind, actor.user.pk if actor.user is not None else None
+    with cursor.copy(
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, _COPY_COLUMNS))
         )
-        event_ids = sorted(event_id for (event_id,) in cursor.fetchall())
-        with cursor.copy(
-            sql.SQL(
-                "COPY {} (id, program_id, from_state, to_state, actor_kind, actor_user_id, details,"
-                " created_at) FROM STDIN"
-            ).format(sql.Identifier(table))
-        ) as copy:
-            for event, event_id in zip(events, event_ids, strict=True):
-                copy.write_row(
-                    (
-                        event_id,
-                        event.program_id,
-                        event.from_state,
-                        event.to_state,
-                        event.actor_kind,
-                        event.actor_user_id,
-                        json.dumps(event.details),
-                        now,
-                    )
+    ) as copy:
+        copy.set_types(list(_COPY_COLUMNS.values()))
+        for event_id, request, from_state in zip(event_ids, requests, from_states, strict=True):
+            copy.write_row(
+                (
+                    event_id,
+                    request.program_id,
+                    from_state,
+                    request.to_state,
+                    actor_kind,
+                    actor_user_id,
+                    Jsonb(request.details, dumps=_details_json),
+                    now,
                 )
-    for event, event_id in zip(events, event_ids, strict=True):
-        event.pk = event_id
-        event.created_at = now
-        event._state.adding = False
-        event._state.db = connection.alias
+            )
+    return event_ids, now
+
+
+class RecordedEvents(Sequence[ProgramEvent]):
+    """The events ``record_events`` wrote, in the order requested. Each ProgramEvent is built
+    when it is first read: the scan and the qualification write thousands of events and read
+    none, and a model instance costs more than its row's share of the writing."""
+
+    def __init__(
+        self,
+        requests: Sequence[EventRequest],
+        from_states: list[str],
+        actor: Actor,
+        event_ids: list[int],
+        created_at: datetime,
+    ):
+        self._requests = requests
+        self._from_states = from_states
+        self._actor = actor
+        self._event_ids = event_ids
+        self._created_at = created_at
+        self._events: list[ProgramEvent | None] = [None] * len(event_ids)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> ProgramEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ProgramEvent]: ...
+    def __getitem__(self, index: int | slice) -> ProgramEvent | list[ProgramEvent]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        event = self._events[index]
+        if event is None:
+            request = self._requests[index]
+            event = self._events[index] = ProgramEvent(
+                id=self._event_ids[index],
+                program_id=request.program_id,
+                from_state=self._from_states[index],
+                to_state=request.to_state,
+                actor_kind=self._actor.kind,
+                actor_user=self._actor.user,
+                details=request.details,
+                created_at=self._created_at,
+            )
+            event._state.adding = False
+            event._state.db = connection.alias
+        return event
 
 
 def record_event(

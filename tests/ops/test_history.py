@@ -1,4 +1,8 @@
+import json
+
+import numpy as np
 import pytest
+from django.db import connection
 
 from ops.history import (
     Actor,
@@ -8,6 +12,7 @@ from ops.history import (
     record_event,
     record_events,
 )
+from ops.models import ProgramEvent
 from ops.states import TRANSITIONS, ActorKind, State
 from tests.factories import ObservingProgramFactory, UserFactory, events_of, program_in_state
 
@@ -121,6 +126,28 @@ def test_archiving_goes_back_to_the_state_before_only():
     assert event.from_state == "archived"
 
 
+def test_a_note_and_the_retry_of_an_error_in_one_batch():
+    program = program_in_state(State.GENERATING)
+    record_event(program_id=program.pk, to_state=State.ERROR, actor=Actor(ActorKind.WORKER))
+    inverter = Actor(ActorKind.INVERTER)
+    with pytest.raises(TransitionError, match="retried from inverted"):
+        record_events(
+            requests=[
+                EventRequest(program.pk, State.ERROR, {"note": "disk full"}),
+                EventRequest(program.pk, State.QUEUED),
+            ],
+            actor=inverter,
+        )
+    events = record_events(
+        requests=[
+            EventRequest(program.pk, State.ERROR, {"note": "disk freed"}),
+            EventRequest(program.pk, State.INVERTED),
+        ],
+        actor=inverter,
+    )
+    assert [(e.from_state, e.to_state) for e in events] == [("error", "error"), ("error", "inverted")]
+
+
 def test_expected_state_refuses_with_who_and_when_when_someone_acted_first():
     program = program_in_state(State.INVERTIBLE)
     lead = UserFactory(username="lead")
@@ -197,6 +224,72 @@ def test_details_are_stored_as_sent_whatever_characters_they_hold():
     )
     event.refresh_from_db()
     assert event.details == details
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({}, id="plain"),
+        # json.dumps takes NumPy's floats (a subclass of float), msgspec does not.
+        pytest.param({"numpy": np.float64(0.25)}, id="numpy"),
+    ],
+)
+def test_details_are_the_jsonb_that_json_dumps_gives(extra):
+    program = ObservingProgramFactory()
+    details = {
+        "numbers": [1e16, 1e22, 1e-7, 5e-324, 1.7976931348623157e308, 0.1 + 0.2, -0.0, 2.5, 2**70, -3],
+        "text": 'é ″ ≥ 𝄞 \u2028 \x7f \x01 \\ "quoted"',
+        "nested": {"none": None, "yes": True, "list": [[], {}]},
+        **extra,
+    }
+    event = record_event(
+        program_id=program.pk, to_state=State.DISCOVERED, actor=Actor(ActorKind.SCANNER), details=details
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT details::text, %s::jsonb::text FROM ops_programevent WHERE id = %s",
+            [json.dumps(details), event.pk],
+        )
+        stored, as_json_dumps_gives = cursor.fetchone()
+    assert stored == as_json_dumps_gives
+
+
+def test_numbers_that_json_cannot_hold_are_stored_as_null():
+    program = ObservingProgramFactory()
+    details = {"ratio": float("nan"), "limits": [float("inf"), -float("inf")], "count": 3}
+    event = record_event(
+        program_id=program.pk, to_state=State.DISCOVERED, actor=Actor(ActorKind.SCANNER), details=details
+    )
+    event.refresh_from_db()
+    assert event.details == {"ratio": None, "limits": [None, None], "count": 3}
+
+
+def test_recorded_events_read_as_the_rows_written():
+    first, second = program_in_state(State.INVERTIBLE), program_in_state(State.INVERTIBLE)
+    lead = UserFactory(username="lead")
+    events = record_events(
+        requests=[
+            EventRequest(first.pk, State.QUEUED, {"note": "first"}),
+            EventRequest(second.pk, State.QUEUED, expected_state=State.INVERTIBLE),
+        ],
+        actor=Actor(ActorKind.INVERTER, lead),
+    )
+    fields = (
+        "pk",
+        "program_id",
+        "from_state",
+        "to_state",
+        "actor_kind",
+        "actor_user",
+        "details",
+        "created_at",
+    )
+    assert len(events) == 2
+    for event in events:
+        stored = ProgramEvent.objects.get(pk=event.pk)
+        assert [getattr(event, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert events[-1] is events[1] and events[:1] == [events[0]]
+    assert [event.program_id for event in events] == [first.pk, second.pk]
 
 
 def test_an_unknown_program_is_a_clear_error():
