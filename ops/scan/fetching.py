@@ -45,22 +45,23 @@ def fetch_batch(*, client: MetadataClient, scan: Scan, batch: list[ProposalWork]
             fetch_failed=True,
         )
     wanted = {dataset_id for proposal in batch for dataset_id in proposal.fetch_ids}
-    records: dict[str, tuple[DatasetRecord, str | None]] = {}
+    records: dict[str, tuple[DatasetRecord, list[object]]] = {}
     errors: list[ScanError] = []
     for raw, raw_text in zip(raw_records, raw_texts, strict=True):
         try:
             record = parse_dataset(raw)
+            row = dataset_row(record, raw_text)
         except RecordError as error:
             if error.dataset_id in wanted or error.dataset_id == "?":
                 errors.append(ScanError(scan=scan, record=error.dataset_id, message=str(error)))
             continue
         # Datasets that arrived after the list was read wait for the next scan.
         if record.dataset_id in wanted:
-            records[record.dataset_id] = (record, raw_text)
+            records[record.dataset_id] = (record, row)
     return FetchedBatch(
         proposals=batch,
         records=[record for record, _ in records.values()],
-        rows=[dataset_row(record, raw_text) for record, raw_text in records.values()],
+        rows=[row for _, row in records.values()],
         errors=errors,
     )
 

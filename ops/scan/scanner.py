@@ -109,7 +109,7 @@ class Scanner:
         records = fetched.records
         upserting.insert_proposals({r.proposal_id for r in records})
         upserting.insert_programs(records, now=now)
-        upserting.upsert_datasets(fetched.rows, now=now)
+        upserting.upsert_datasets(fetched.rows, stored_ids=self.stored, now=now)
         vanished_ids = [dataset_id for proposal in fetched.proposals for dataset_id in proposal.vanished_ids]
         upserting.mark_vanished(vanished_ids, now=now)
         changes = group_changes(records=records, vanished_ids=vanished_ids, stored=self.stored)

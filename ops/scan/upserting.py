@@ -8,17 +8,18 @@ Plain SQL where the ORM would build one model instance (or 30 parameters) per ro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from datetime import datetime
+from typing import Any
 
+import msgspec
 from django.db import connection
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
-from ops.metadata.records import DatasetRecord
+from ops.metadata.records import DatasetRecord, RecordError
 from ops.models import Dataset, Experiment, InstrumentProgram, ObservingProgram, Proposal, key_numbers
 
-# Dataset columns that a record sets, in the order the upsert copies them; the upsert adds
+# Dataset columns that a record sets, in the order of ``dataset_row``; the writes add
 # first_seen_at and vanished_at.
 RECORD_COLUMNS = [
     field.column
@@ -26,14 +27,25 @@ RECORD_COLUMNS = [
     if field.column not in ("first_seen_at", "vanished_at")
 ]
 
-# JSON blocks that are in the raw record too, by column. The store sends them as objects:
-# the upsert takes them out of raw in SQL instead of serialising them a second time (that
-# costs the scan more than raw itself). A block sent as a JSON string is sent as parsed.
+# JSON blocks that are in the raw record too, by column. Each column gets the block's JSON
+# text as the store wrote it (an object in the record, or the JSON text sent as a string):
+# serialising the parsed blocks again cost the scan more than raw itself.
 BLOCKS_IN_RAW = {
     "light_level": "lightLevel",
     "fried_parameter": "friedParameter",
     "polarimetric_accuracy": "polarimetricAccuracy",
 }
+
+# Reads only the blocks' texts out of a record's JSON text (the rest is checked, not built);
+# a block that is absent or null reads as ``null``.
+_BlockTexts = msgspec.defstruct(
+    "_BlockTexts",
+    [(column, msgspec.Raw, msgspec.Raw(b"null")) for column in BLOCKS_IN_RAW],
+    rename=BLOCKS_IN_RAW,
+)
+_read_block_texts = msgspec.json.Decoder(_BlockTexts).decode
+# Checks a JSON text without building its values.
+_check_json = msgspec.json.Decoder(msgspec.Raw).decode
 
 
 def insert_proposals(proposal_ids: Iterable[str]) -> None:
@@ -110,45 +122,51 @@ def insert_programs(records: list[DatasetRecord], *, now: datetime) -> None:
         )
 
 
-def upsert_datasets(rows: list[list[object]], *, now: datetime) -> None:
-    """Insert or update the datasets: COPY into a scratch table, then one INSERT … ON CONFLICT.
+def upsert_datasets(rows: list[list[object]], *, stored_ids: Container[str], now: datetime) -> None:
+    """Insert or update the datasets, ``rows`` as ``dataset_row`` makes them.
 
-    ``rows`` are records as ``dataset_row`` makes them. bulk_create(update_conflicts=True)
+    Those not in ``stored_ids`` (all of a first scan) are new: COPY puts them straight into
+    the table. The scan holds the scan lock, so nobody else adds datasets meanwhile. The
+    others go by COPY into a scratch table, then one INSERT … ON CONFLICT. (bulk_create
     builds one SQL text with 30 parameters per row, which costs the scan more than the
-    database's own work; COPY sends rows as they are.
+    database's own work; COPY sends rows as they are.)
     """
+    new_rows: list[list[object]] = []
+    stored_rows: list[list[object]] = []
+    for row in rows:
+        (stored_rows if row[0] in stored_ids else new_rows).append(row)
     table = sql.Identifier(Dataset._meta.db_table)
     record_columns = sql.SQL(", ").join(map(sql.Identifier, RECORD_COLUMNS))
-    values = sql.SQL(", ").join(
-        sql.SQL(
-            "coalesce({column}, CASE WHEN jsonb_typeof(raw -> {key}) = 'object' THEN raw -> {key} END)"
-        ).format(column=sql.Identifier(column), key=sql.Literal(key))
-        if (key := BLOCKS_IN_RAW.get(column))
-        else sql.Identifier(column)
-        for column in RECORD_COLUMNS
-    )
-    # A stored dataset keeps its first_seen_at; a listed one is not vanished.
-    updates = sql.SQL(", ").join(
-        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
-        for column in [*RECORD_COLUMNS, "vanished_at"]
-        if column != "id"
-    )
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
+        if new_rows:
+            with cursor.copy(
+                sql.SQL("COPY {} ({}, first_seen_at) FROM STDIN").format(table, record_columns)
+            ) as copy:
+                for row in new_rows:
+                    copy.write_row([*row, now])
+        if not stored_rows:
+            return
+        # A stored dataset keeps its first_seen_at; a listed one is not vanished.
+        updates = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
+            for column in [*RECORD_COLUMNS, "vanished_at"]
+            if column != "id"
+        )
         cursor.execute(
             sql.SQL("CREATE TEMP TABLE scan_dataset_upsert AS SELECT {} FROM {} WITH NO DATA").format(
                 record_columns, table
             )
         )
         with cursor.copy(sql.SQL("COPY scan_dataset_upsert ({}) FROM STDIN").format(record_columns)) as copy:
-            for row in rows:
+            for row in stored_rows:
                 copy.write_row(row)
         cursor.execute(
             sql.SQL(
                 "INSERT INTO {table} ({record_columns}, first_seen_at, vanished_at)"
-                " SELECT {values}, %s, NULL FROM scan_dataset_upsert"
+                " SELECT {record_columns}, %s, NULL FROM scan_dataset_upsert"
                 " ON CONFLICT (id) DO UPDATE SET {updates}"
-            ).format(table=table, record_columns=record_columns, values=values, updates=updates),
+            ).format(table=table, record_columns=record_columns, updates=updates),
             [now],
         )
         cursor.execute("DROP TABLE scan_dataset_upsert")
@@ -183,23 +201,54 @@ def update_program_totals(program_ids: list[str]) -> None:
         )
 
 
-def _json(value: dict | None) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
+def _has_nul(value: Any) -> bool:
+    """Whether a parsed JSON value holds a NUL character (jsonb refuses them) in a string or key."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
-def _block_unless_in_raw(r: DatasetRecord, column: str) -> Jsonb | None:
-    """A JSON block to send, or None when PostgreSQL takes it out of raw (see BLOCKS_IN_RAW)."""
-    if isinstance(r.raw.get(BLOCKS_IN_RAW[column]), str):
-        return _json(getattr(r, column))
-    return None
+def _checked_json(r: DatasetRecord, field: str, text: str, value: Any, *, read: Callable[[str], Any]) -> Any:
+    """``read(text)``; the record's RecordError where jsonb would refuse ``text`` (``value``
+    parsed): Python's parser also takes NaN, Infinity, lone surrogates and NUL characters,
+    which would fail the whole batch's write."""
+    try:
+        result = read(text)
+    except msgspec.DecodeError:
+        raise RecordError(r.dataset_id, field, "is not JSON that the database can store") from None
+    if "\\u0000" in text and _has_nul(value):
+        raise RecordError(r.dataset_id, field, "holds a NUL character, which the database cannot store")
+    return result
+
+
+def _block_text(r: DatasetRecord, column: str, texts: Any) -> str | None:
+    """A JSON block's column value: its text as the store wrote it, or None (SQL NULL) when
+    it is absent or null (also the JSON text "null")."""
+    sent = r.raw.get(BLOCKS_IN_RAW[column])
+    if type(sent) is dict:
+        return str(getattr(texts, column), "utf-8")
+    if getattr(r, column) is None:
+        return None
+    # Sent as JSON text (parse_dataset took nothing else).
+    _checked_json(r, BLOCKS_IN_RAW[column], sent, getattr(r, column), read=_check_json)
+    return sent
 
 
 def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
-    """A record as the values of RECORD_COLUMNS, ready for COPY.
+    """A record as the values of RECORD_COLUMNS, ready for COPY; RecordError for a record
+    that the jsonb columns cannot hold.
 
     Made in the read-ahead thread, so that the write only sends it. ``raw_text`` is the
     record's JSON as the store sent it; without it, raw is serialised here.
     """
+    if raw_text is None:
+        raw_text = json.dumps(r.raw)
+    # One pass over the text checks it and finds the blocks' texts.
+    block_texts = _checked_json(r, "record", raw_text, r.raw, read=_read_block_texts)
     values = {
         "id": r.dataset_id,
         "instrument_program_id": r.instrument_program_id,
@@ -220,9 +269,9 @@ def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
         "health_good": r.health_good,
         "gos_open": r.gos_open,
         "ao_locked": r.ao_locked,
-        "light_level": _block_unless_in_raw(r, "light_level"),
-        "fried_parameter": _block_unless_in_raw(r, "fried_parameter"),
-        "polarimetric_accuracy": _block_unless_in_raw(r, "polarimetric_accuracy"),
+        "light_level": _block_text(r, "light_level", block_texts),
+        "fried_parameter": _block_text(r, "fried_parameter", block_texts),
+        "polarimetric_accuracy": _block_text(r, "polarimetric_accuracy", block_texts),
         "exposure_time": r.exposure_time,
         "dataset_size": r.dataset_size,
         "is_embargoed": r.is_embargoed,
@@ -231,6 +280,6 @@ def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
         "product_id": r.product_id,
         "browse_movie_url": r.browse_movie_url,
         # JSON text: COPY hands it to the jsonb column as it is.
-        "raw": raw_text if raw_text is not None else json.dumps(r.raw),
+        "raw": raw_text,
     }
     return [values[column] for column in RECORD_COLUMNS]

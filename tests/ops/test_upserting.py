@@ -1,0 +1,134 @@
+"""The scan's dataset rows and their write: new datasets by COPY, stored ones by upsert; the
+JSON blocks as the store wrote them; records that jsonb cannot hold are their own errors."""
+
+import datetime as dt
+import json
+
+import pytest
+from django.db import connection
+from django.db.models.fields.json import KeyTransform
+
+from ops.metadata.records import RecordError, parse_dataset
+from ops.models import Dataset, Scan
+from ops.scan import run_scan
+from ops.scan.upserting import dataset_row, upsert_datasets
+from tests.factories import DatasetFactory, InstrumentProgramFactory
+from tests.ops.metadata.store import dataset_record
+
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def store(metadata_store):
+    metadata_store.add(*(dataset_record(dataset_id) for dataset_id in ["AAAAA", "AAAAB", "AAAAC"]))
+    return metadata_store
+
+
+def row_of(raw, **overrides):
+    raw = {**raw, **overrides}
+    return dataset_row(parse_dataset(raw), json.dumps(raw))
+
+
+def test_new_and_stored_datasets_in_one_batch_are_inserted_and_updated(db):
+    ip = InstrumentProgramFactory()
+    stored = DatasetFactory(id="STORED", instrument_program=ip, frame_count=1)
+    vanished = DatasetFactory(id="GONE", instrument_program=ip, vanished_at=NOW - dt.timedelta(days=1))
+    record = dataset_record(
+        observingProgramExecutionId=ip.program_id,
+        instrumentProgramExecutionId=ip.pk,
+        primaryProposalId=ip.program.proposal_id,
+        primaryExperimentId=ip.program.experiment_id,
+        frameCount=7,
+    )
+    rows = [row_of(record, datasetId=dataset_id) for dataset_id in ["STORED", "NEW", "GONE"]]
+
+    upsert_datasets(rows, stored_ids={"STORED", "GONE"}, now=NOW)
+
+    datasets = {d.pk: d for d in Dataset.objects.all()}
+    assert set(datasets) == {"STORED", "NEW", "GONE"}
+    assert {d.frame_count for d in datasets.values()} == {7}
+    assert datasets["STORED"].first_seen_at == stored.first_seen_at
+    assert datasets["GONE"].first_seen_at == vanished.first_seen_at
+    assert datasets["NEW"].first_seen_at == NOW
+    assert {d.vanished_at for d in datasets.values()} == {None}
+    assert datasets["NEW"].raw == {**record, "datasetId": "NEW"}
+    assert datasets["NEW"].light_level == record["lightLevel"]
+
+
+def test_json_blocks_hold_what_raw_holds_whether_sent_as_objects_or_as_json_text(db, store):
+    # Numbers beyond a float's precision: the columns keep them as the store wrote them.
+    text = '{"max": 474.70000000000000000001, "med": 1e400, "min": -0}'
+    store.records["AAAAA"]["lightLevel"] = text
+    store.records["AAAAB"]["friedParameter"] = json.dumps({"med": 0.039, "nested": {"a": [1, "b"]}})
+    store.records["AAAAB"]["lightLevel"] = "null"
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.new_count, scan.error_count) == (3, 0)
+    by_id = {d.pk: d for d in Dataset.objects.all()}
+    assert by_id["AAAAB"].fried_parameter == {"med": 0.039, "nested": {"a": [1, "b"]}}
+    assert by_id["AAAAB"].light_level is None
+    # Compared in the database (jsonb equality, not Python's floats): what the store wrote.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM ops_dataset WHERE light_level = %s::jsonb", [text])
+        assert cursor.fetchall() == [("AAAAA",)]
+    # Sent as objects: the column is raw's object.
+    assert set(
+        Dataset.objects.filter(light_level=KeyTransform("lightLevel", "raw")).values_list("pk", flat=True)
+    ) == {"AAAAC"}
+    assert set(
+        Dataset.objects.filter(fried_parameter=KeyTransform("friedParameter", "raw")).values_list(
+            "pk", flat=True
+        )
+    ) == {"AAAAA", "AAAAC"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("wavelengthMin", float("nan")),
+        ("headerVersion", "a\x00b"),
+        ("lightLevel", {"med": float("inf")}),
+        ("lightLevel", '{"med": NaN}'),
+        ("friedParameter", '{"med": "\\u0000"}'),
+        ("productId", "\ud800"),
+        ("health", {"good": 444, "key\x00": None}),
+    ],
+)
+def test_a_record_the_database_cannot_hold_as_json_is_an_error_and_the_others_are_kept(
+    db, store, field, value
+):
+    store.records["AAAAB"][field] = value
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.status, scan.new_count, scan.error_count) == ("succeeded", 2, 1)
+    (error,) = scan.errors.all()
+    assert error.record == "AAAAB"
+    assert "the database" in error.message
+    assert not Dataset.objects.filter(pk="AAAAB").exists()
+
+
+def test_a_backslash_before_u0000_is_text_not_a_nul(db, store):
+    store.records["AAAAB"]["headerVersion"] = "C:\\u0000"
+    store.records["AAAAB"]["lightLevel"] = '{"path": "C:\\\\u0000"}'
+
+    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert (scan.new_count, scan.error_count) == (3, 0)
+    dataset = Dataset.objects.get(pk="AAAAB")
+    assert dataset.raw["headerVersion"] == "C:\\u0000"
+    assert dataset.light_level == {"path": "C:\\u0000"}
+
+
+def test_a_row_without_the_stores_text_is_made_from_the_parsed_record():
+    record = parse_dataset(dataset_record("AAAAA"))
+
+    assert dataset_row(record) == dataset_row(record, json.dumps(record.raw))
+
+
+def test_a_parsed_record_the_database_cannot_hold_raises_its_record_error():
+    record = parse_dataset(dataset_record("AAAAA", exposureTime=float("nan")))
+
+    with pytest.raises(RecordError, match="AAAAA"):
+        dataset_row(record)
