@@ -390,6 +390,22 @@ def test_the_planner_statistics_are_refreshed_as_the_tables_fill(db, store, monk
     assert estimated_rows == 4  # analyzed after the second batch, not after the first
 
 
+def test_the_scans_statistics_sample_fewer_rows_than_the_default(db, store, monkeypatch):
+    monkeypatch.setattr(ops.scan.statistics, "ANALYZE_FROM_DATASETS", 2)
+    store.add(*(dataset_record(f"DS{n:03d}", observingProgramExecutionId=OP_A) for n in range(40)))
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT cardinality(histogram_bounds::text::text[]) FROM pg_stats"
+            " WHERE tablename = 'ops_dataset' AND attname = 'id'"
+        )
+        (bounds,) = cursor.fetchone()
+    # The default target keeps all 44 ids as bounds.
+    assert bounds == ops.scan.statistics.STATISTICS_TARGET + 1
+
+
 def test_a_timeout_is_retried(db, store, settings):
     settings.LEVEL2_METADATA_TIMEOUT_S = 0.2
     store.fail("DatasetsByProposal", Failure(status=200, delay_s=0.6))
