@@ -132,3 +132,14 @@ def test_a_parsed_record_the_database_cannot_hold_raises_its_record_error():
 
     with pytest.raises(RecordError, match="AAAAA"):
         dataset_row(record)
+
+
+def test_raw_is_stored_without_compression(db, store):
+    # Long enough for the row to be toasted, and easy to compress.
+    store.records["AAAAA"]["calibrationDocumentationUrl"] = "https://docs.dkist.nso.edu/" + "a" * 3000
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(raw), count(*) FROM ops_dataset GROUP BY 1")
+        assert cursor.fetchall() == [(None, 3)]
