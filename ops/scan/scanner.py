@@ -108,12 +108,12 @@ class Scanner:
         now = timezone.now()
         records = fetched.records
         upserting.insert_proposals({r.proposal_id for r in records})
-        upserting.insert_programs(records, now=now)
+        new_program_ids = upserting.insert_programs(records, now=now)
         upserting.upsert_datasets(fetched.rows, stored_ids=self.stored, now=now)
         vanished_ids = [dataset_id for proposal in fetched.proposals for dataset_id in proposal.vanished_ids]
         upserting.mark_vanished(vanished_ids, now=now)
         changes = group_changes(records=records, vanished_ids=vanished_ids, stored=self.stored)
-        upserting.update_program_totals(changes.program_ids)
+        upserting.update_program_totals([p for p in changes.program_ids if p not in new_program_ids])
         record_scan_events(scan=self.scan, changes=changes)
         qualified_ids = self.qualifying.record(verdicts)
         datasets_changed.send(sender=Scanner, scan=self.scan, program_ids=changes.program_ids)

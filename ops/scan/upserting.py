@@ -8,6 +8,7 @@ Plain SQL where the ORM would build one model instance (or 30 parameters) per ro
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Container, Iterable
 from datetime import datetime
 from typing import Any
@@ -81,30 +82,44 @@ def insert_experiments(records: list[DatasetRecord], *, descriptions: Callable[[
     )
 
 
-def insert_programs(records: list[DatasetRecord], *, now: datetime) -> None:
+def insert_programs(records: list[DatasetRecord], *, now: datetime) -> set[str]:
     """Make the OPs and IPs of these records not yet stored (bulk_create(ignore_conflicts=True)
-    as plain SQL). New OPs start as the model's defaults make them: no datasets counted yet,
-    no event, no state. Rows go in id order (the order locks are taken in)."""
+    as plain SQL); the ids of the OPs made. New OPs start as the model's defaults make them
+    (no event, no state), with their totals over these records: an OP not yet stored has no
+    other datasets, so the totals' UPDATE can skip it. Rows go in id order (the order locks
+    are taken in)."""
     first_of_program = sorted({r.program_id: r for r in reversed(records)}.items())
     first_of_ip = sorted({r.instrument_program_id: r for r in reversed(records)}.items())
+    dataset_counts: Counter[str] = Counter()
+    newest_created: dict[str, datetime] = {}
+    for r in records:
+        dataset_counts[r.program_id] += 1
+        if r.program_id not in newest_created or r.create_date > newest_created[r.program_id]:
+            newest_created[r.program_id] = r.create_date
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {ObservingProgram._meta.db_table} (id, proposal_id, experiment_id,
                 first_seen_at, newest_dataset_created_at, dataset_count, current_event_id, state)
-            SELECT id, proposal_id, experiment_id, %(now)s, NULL, 0, NULL, ''
-            FROM unnest(%(ids)s::text[], %(proposal_ids)s::text[], %(experiment_ids)s::text[])
-                WITH ORDINALITY AS program (id, proposal_id, experiment_id, position)
+            SELECT id, proposal_id, experiment_id, %(now)s, newest_created_at, dataset_count, NULL, ''
+            FROM unnest(%(ids)s::text[], %(proposal_ids)s::text[], %(experiment_ids)s::text[],
+                    %(newest_created_at)s::timestamptz[], %(dataset_counts)s::integer[])
+                WITH ORDINALITY AS program (id, proposal_id, experiment_id, newest_created_at,
+                    dataset_count, position)
             ORDER BY position
             ON CONFLICT DO NOTHING
+            RETURNING id
             """,
             {
                 "now": now,
                 "ids": [program_id for program_id, _ in first_of_program],
                 "proposal_ids": [r.proposal_id for _, r in first_of_program],
                 "experiment_ids": [r.experiment_id or None for _, r in first_of_program],
+                "newest_created_at": [newest_created[program_id] for program_id, _ in first_of_program],
+                "dataset_counts": [dataset_counts[program_id] for program_id, _ in first_of_program],
             },
         )
+        new_program_ids = {program_id for (program_id,) in cursor.fetchall()}
         cursor.execute(
             f"""
             INSERT INTO {InstrumentProgram._meta.db_table} (id, program_id, instrument)
@@ -120,6 +135,7 @@ def insert_programs(records: list[DatasetRecord], *, now: datetime) -> None:
                 "instruments": [r.instrument_name for _, r in first_of_ip],
             },
         )
+    return new_program_ids
 
 
 def upsert_datasets(rows: list[list[object]], *, stored_ids: Container[str], now: datetime) -> None:
@@ -177,7 +193,8 @@ def mark_vanished(dataset_ids: list[str], *, now: datetime) -> None:
 
 
 def update_program_totals(program_ids: list[str]) -> None:
-    """dataset_count and newest createDate of each OP, over its datasets still listed.
+    """dataset_count and newest createDate of each OP, over its datasets still listed
+    (those of OPs made in this batch are set by ``insert_programs``).
 
     One aggregate over the OPs' datasets, joined to the OPs (0 and NULL for an OP with
     none left), rather than two correlated subqueries per OP.

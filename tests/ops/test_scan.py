@@ -472,3 +472,35 @@ def test_a_dataset_moved_to_another_program_updates_both(db, store):
     assert ObservingProgram.objects.get(pk=OP_B).dataset_count == 2
     assert scanner_events(OP_A)[-1].details["datasets_changed"] == ["AAAAB"]
     assert scanner_events(OP_B)[-1].details["datasets_changed"] == ["AAAAB"]
+
+
+def test_a_dataset_moved_to_a_new_program_counts_there(db, store):
+    run_scan(trigger=Scan.Trigger.COMMAND)
+    store.records["AAAAB"].update(
+        observingProgramExecutionId="eid_3_54_opNew", updateDate="2025-07-01T00:00:00.000000"
+    )
+    store.add(
+        dataset_record(
+            "AAAAN", observingProgramExecutionId="eid_3_54_opNew", createDate="2025-05-01T00:00:00"
+        )
+    )
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    assert ObservingProgram.objects.get(pk=OP_A).dataset_count == 1
+    new = ObservingProgram.objects.get(pk="eid_3_54_opNew")
+    assert (new.dataset_count, new.newest_dataset_created_at) == (2, dt.datetime(2025, 5, 1, tzinfo=dt.UTC))
+    assert scanner_events("eid_3_54_opNew")[0].details["dataset_count"] == 2
+
+
+def test_a_new_program_with_datasets_in_two_batches_counts_them_all(db, store, monkeypatch):
+    monkeypatch.setattr(ops.scan.listing, "BATCH_DATASETS", 1)  # a batch per proposal: pid_2_7, pid_3_54
+    store.records["CCCCC"].update(observingProgramExecutionId=OP_A, createDate="2025-05-01T00:00:00")
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    program = ObservingProgram.objects.get(pk=OP_A)
+    assert (program.dataset_count, program.newest_dataset_created_at) == (
+        3,
+        dt.datetime(2025, 5, 1, tzinfo=dt.UTC),
+    )
