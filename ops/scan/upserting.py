@@ -37,7 +37,7 @@ BLOCKS_IN_RAW = {
     "polarimetric_accuracy": "polarimetricAccuracy",
 }
 
-# Reads only the blocks' texts out of a record's JSON text (the rest is checked, not built);
+# Reads only the blocks' texts out of a record's JSON text (the rest is skipped, not built);
 # a block that is absent or null reads as ``null``.
 _BlockTexts = msgspec.defstruct(
     "_BlockTexts",
@@ -260,12 +260,13 @@ def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
     that the jsonb columns cannot hold.
 
     Made in the read-ahead thread, so that the write only sends it. ``raw_text`` is the
-    record's JSON as the store sent it; without it, raw is serialised here.
+    record's JSON as the store sent it, which the client has checked as jsonb would; without
+    it, raw is serialised and checked here.
     """
     if raw_text is None:
         raw_text = json.dumps(r.raw)
-    # One pass over the text checks it and finds the blocks' texts.
-    block_texts = _checked_json(r, "record", raw_text, r.raw, read=_read_block_texts)
+        _checked_json(r, "record", raw_text, r.raw, read=_check_json)
+    block_texts = _read_block_texts(raw_text)
     values = {
         "id": r.dataset_id,
         "instrument_program_id": r.instrument_program_id,
