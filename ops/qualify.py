@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
+from math import hypot
+from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
@@ -101,6 +103,12 @@ class Thresholds:
             ),
         )
 
+    @functools.cached_property
+    def _rules(self) -> _Rules:
+        """What the rules need of these thresholds: worked out once (hashing the thresholds
+        to look them up costs microseconds, which count once for every OP)."""
+        return _rules_for(self)
+
     @property
     def required_line_names(self) -> list[str]:
         return [line.name for line in self.lines if line.required]
@@ -159,20 +167,24 @@ class BoundingBoxError(ValueError):
 
 
 _BOX = re.compile(r"^\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*,\s*\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)$")
+# The store's own form, without spaces: where it matches, _BOX gives the same groups, but its
+# lazy groups and spaces make it try every character (three times the time of this one).
+_PLAIN_BOX = re.compile(r"\(([-+0-9.eE]+),([-+0-9.eE]+)\),\(([-+0-9.eE]+),([-+0-9.eE]+)\)")
 
 
 def parse_bounding_box(text: str | None) -> tuple[tuple[float, float], tuple[float, float]]:
     """``"(x1,y1),(x2,y2)"`` in arcsec → its two corners; spaces and signs allowed."""
-    if text is None or not text.strip():
+    if text is None or not (stripped := text.strip()):
         raise BoundingBoxError("no bounding box")
-    match = _BOX.match(text.strip())
+    match = _PLAIN_BOX.fullmatch(stripped) or _BOX.match(stripped)
     if match is None:
         raise BoundingBoxError(f"bounding box {text!r} is not of the form (x1,y1),(x2,y2)")
     try:
         x1, y1, x2, y2 = map(float, match.groups())
     except ValueError:
         raise BoundingBoxError(f"bounding box {text!r} has a value that is not a number") from None
-    if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
+    # Times zero, a finite number is zero and an infinite one NaN: one test for the four.
+    if not math.isfinite(x1 * 0.0 + y1 * 0.0 + x2 * 0.0 + y2 * 0.0):
         if math.isnan(x1) or math.isnan(y1) or math.isnan(x2) or math.isnan(y2):
             raise BoundingBoxError(f"bounding box {text!r} contains NaN")
         raise BoundingBoxError(f"bounding box {text!r} contains an infinite value")
@@ -196,19 +208,30 @@ def _on_disk_rule(dataset: DatasetValues) -> dict[str, Any]:
     if dataset.start_time is None:
         return _rule(ON_DISK, dataset.dataset_id, False, None, None, "no start time: solar radius unknown")
     day = _day(dataset.start_time.date())
-    # The farthest corner; of equally far ones, the first in this order.
-    x, y, distance = x1, y1, math.hypot(x1, y1)
-    for corner_x, corner_y in ((x2, y2), (x1, y2), (x2, y1)):
-        corner_distance = math.hypot(corner_x, corner_y)
-        if corner_distance > distance:
-            x, y, distance = corner_x, corner_y, corner_distance
-    passed = distance < day.radius
-    where = f"corner ({x:g},{y:g}) is {distance:.1f}″ from centre"
-    if passed:
-        message = f"{where}, inside the solar radius on {day.iso} of {day.radius_text}″"
-    else:
-        message = f"{where}, solar radius on {day.iso} is {day.radius_text}″"
-    return _rule(ON_DISK, dataset.dataset_id, passed, round(distance, 2), day.radius_rounded, message)
+    # The farthest corner; of equally far ones, the first in the order (x1,y1), (x2,y2),
+    # (x1,y2), (x2,y1) (written out: a loop over the corners cost more than the rule).
+    x, y, distance = x1, y1, hypot(x1, y1)
+    if (corner := hypot(x2, y2)) > distance:
+        x, y, distance = x2, y2, corner
+    if (corner := hypot(x1, y2)) > distance:
+        x, y, distance = x1, y2, corner
+    if (corner := hypot(x2, y1)) > distance:
+        x, y, distance = x2, y1, corner
+    if distance == math.inf:
+        # Corners near the largest float: no distance to report (JSON has no infinity).
+        message = f"bounding box {dataset.bounding_box!r} has a corner too far from centre to measure"
+        return _rule(ON_DISK, dataset.dataset_id, False, None, None, message)
+    if distance < day.radius:
+        message = (
+            f"corner ({x:g},{y:g}) is {distance:.1f}″ from centre,"
+            f" inside the solar radius on {day.iso} of {day.radius_text}″"
+        )
+        return _rule(ON_DISK, dataset.dataset_id, True, round(distance, 2), day.radius_rounded, message)
+    message = (
+        f"corner ({x:g},{y:g}) is {distance:.1f}″ from centre,"
+        f" solar radius on {day.iso} is {day.radius_text}″"
+    )
+    return _rule(ON_DISK, dataset.dataset_id, False, round(distance, 2), day.radius_rounded, message)
 
 
 # --- Stokes and frame counts ------------------------------------------------------------------
@@ -233,11 +256,12 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.1f}".removesuffix(".0") + " %"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _FractionRule:
     """``count / frames ≥ minimum``, compared exactly: the minimum is the decimal the setting
     says (0.7 is 7/10, not the binary float near it), so ``count · denominator ≥ numerator ·
-    frames`` in integers."""
+    frames`` in integers. Hashed by identity (``eq=False``): it keys ``_fraction_verdict``'s
+    cache, three lookups for every dataset."""
 
     name: str
     label: str
@@ -245,24 +269,45 @@ class _FractionRule:
     minimum: float
     numerator: int
     denominator: int
-    minimum_text: str
+    # The messages' fixed parts: "<label>: no frames", " ≥ <minimum> (", " < <minimum> (".
+    no_frames: str
+    passed_text: str
+    failed_text: str
 
     @classmethod
     def of(cls, name: str, label: str, count_field: str, minimum: float) -> _FractionRule:
         exact = Fraction(str(minimum))
-        return cls(name, label, count_field, minimum, exact.numerator, exact.denominator, _percent(minimum))
+        minimum_text = _percent(minimum)
+        return cls(
+            name,
+            label,
+            count_field,
+            minimum,
+            exact.numerator,
+            exact.denominator,
+            f"{label}: no frames",
+            f" ≥ {minimum_text} (",
+            f" < {minimum_text} (",
+        )
 
     def check(self, dataset: DatasetValues) -> dict[str, Any]:
         count, frames = getattr(dataset, self.count_field) or 0, dataset.frame_count or 0
         if frames <= 0:
-            return _rule(self.name, dataset.dataset_id, False, None, self.minimum, f"{self.label}: no frames")
-        passed = count * self.denominator >= self.numerator * frames
-        fraction = count / frames
-        message = (
-            f"{self.label} {_percent(fraction)} {'≥' if passed else '<'} {self.minimum_text}"
-            f" ({count} of {frames} frames)"
-        )
-        return _rule(self.name, dataset.dataset_id, passed, round(fraction, 4), self.minimum, message)
+            return _rule(self.name, dataset.dataset_id, False, None, self.minimum, self.no_frames)
+        passed, measured, message = _fraction_verdict(self, count, frames)
+        return _rule(self.name, dataset.dataset_id, passed, measured, self.minimum, message)
+
+
+# Cached: most datasets count all their frames, or as many as others of their length do.
+@functools.lru_cache(maxsize=4096)
+def _fraction_verdict(rule: _FractionRule, count: int, frames: int) -> tuple[bool, float, str]:
+    passed = count * rule.denominator >= rule.numerator * frames
+    fraction = count / frames
+    message = (
+        f"{rule.label} {_percent(fraction)}{rule.passed_text if passed else rule.failed_text}"
+        f"{count} of {frames} frames)"
+    )
+    return passed, round(fraction, 4), message
 
 
 # --- spectral lines ---------------------------------------------------------------------------
@@ -299,15 +344,14 @@ def _within(wavelength: float, target: float, slack: float) -> bool:
     return abs(wavelength - target) <= slack + WAVELENGTH_TOLERANCE_NM
 
 
-# Cached: the same few names, looked up for each line sought in every dataset.
+# Cached: the same few names, looked up for each line sought in every dataset (by the line's
+# ion and wavelength: a Line's own hash costs more than the lookup).
 @functools.lru_cache(maxsize=4096)
-def _names_line(name: str, line: Line, slack: float) -> bool:
-    """Whether a ``spectralLines`` entry names this line: its ion, within the slack."""
+def _names_line(name: str, ion: str, wavelength_nm: float, slack: float) -> bool:
+    """Whether a ``spectralLines`` entry names the line of this ion and wavelength, within the slack."""
     parsed = parse_line_name(name)
     return bool(
-        parsed
-        and names_ion(parsed.label, line.ion)
-        and _within(parsed.wavelength_nm, line.wavelength_nm, slack)
+        parsed and names_ion(parsed.label, ion) and _within(parsed.wavelength_nm, wavelength_nm, slack)
     )
 
 
@@ -319,8 +363,9 @@ def _line_evidence(dataset: DatasetValues, names: list[str], line: Line, slack: 
     """How the dataset shows the line (for the report), or None when it does not; ``names``
     are its non-blank ``spectralLines``, which, when there are any, are all that counts."""
     if names:
+        ion, wavelength_nm = line.ion, line.wavelength_nm
         for name in names:
-            if _names_line(name, line, slack):
+            if _names_line(name, ion, wavelength_nm, slack):
                 return f"{name} in {dataset.dataset_id}"
         return None
     low, high = dataset.wavelength_min, dataset.wavelength_max
@@ -331,8 +376,8 @@ def _line_evidence(dataset: DatasetValues, names: list[str], line: Line, slack: 
     return None
 
 
-def _what_dataset_shows(dataset: DatasetValues) -> str:
-    names = _named_lines(dataset)
+def _what_dataset_shows(dataset: DatasetValues, names: list[str]) -> str:
+    """What the dataset shows of lines (for the report); ``names`` as for ``_line_evidence``."""
     if names:
         return f"{dataset.dataset_id}: {', '.join(names)}"
     if dataset.wavelength_min is None or dataset.wavelength_max is None:
@@ -384,8 +429,13 @@ def _line_rules(
     named = [(dataset, _named_lines(dataset)) for dataset in datasets]
     line_rules, lines = [], []
     for line, label, threshold in rules.lines:
-        found = {dataset.dataset_id: _line_evidence(dataset, names, line, slack) for dataset, names in named}
-        evidence = sorted(text for text in found.values() if text)
+        evidence, dataset_ids = [], []
+        for dataset, names in named:
+            if text := _line_evidence(dataset, names, line, slack):
+                evidence.append(text)
+                # In id order, as the datasets come (their ids are unique).
+                dataset_ids.append(dataset.dataset_id)
+        evidence.sort()
         lines.append(
             {
                 "name": line.name,
@@ -393,7 +443,7 @@ def _line_rules(
                 "wavelength_nm": line.wavelength_nm,
                 "required": line.required,
                 "observed": bool(evidence),
-                "dataset_ids": sorted(dataset_id for dataset_id, text in found.items() if text),
+                "dataset_ids": dataset_ids,
             }
         )
         if not line.required:
@@ -401,7 +451,7 @@ def _line_rules(
         if evidence:
             message = f"{label} observed: {', '.join(evidence)}"
         else:
-            seen = sorted(_what_dataset_shows(dataset) for dataset in datasets)
+            seen = sorted(_what_dataset_shows(dataset, names) for dataset, names in named)
             message = f"{label} not observed ({'; '.join(seen) or 'no datasets'})"
         line_rules.append(_rule(line.name, None, bool(evidence), evidence, threshold, message))
     return line_rules, lines
@@ -440,7 +490,7 @@ def _instrument_program_report(
             report_rules += [fraction.check(dataset) for dataset in datasets]
         line_rules, lines = _line_rules(datasets, rules)
         report_rules += line_rules
-    failed = list(dict.fromkeys(rule["name"] for rule in report_rules if not rule["passed"]))
+    failed = list(dict.fromkeys([rule["name"] for rule in report_rules if not rule["passed"]]))
     return {
         "id": instrument_program_id,
         "instrument": instrument,
@@ -450,6 +500,9 @@ def _instrument_program_report(
         "rules": report_rules,
         "lines": lines,
     }
+
+
+_DATASET_ID = attrgetter("dataset_id")
 
 
 def qualify_program(
@@ -462,13 +515,13 @@ def qualify_program(
     "threshold", "message"}], "lines": [{"name", "ion", "wavelength_nm", "required",
     "observed", "dataset_ids"}]}]}``, IPs sorted by id, rules in rule order then dataset id.
     """
-    rules = _rules_for(thresholds or Thresholds.from_settings())
+    rules = (thresholds or Thresholds.from_settings())._rules
     by_program: dict[str, list[DatasetValues]] = {}
     for dataset in datasets:
         by_program.setdefault(dataset.instrument_program_id, []).append(dataset)
     instrument_programs = []
     for ip_id in sorted(by_program):
-        ip_datasets = sorted(by_program[ip_id], key=lambda dataset: dataset.dataset_id)
+        ip_datasets = sorted(by_program[ip_id], key=_DATASET_ID)
         instrument_programs.append(
             _instrument_program_report(
                 instrument_program_id=ip_id,

@@ -198,6 +198,17 @@ def test_unusable_bounding_boxes_fail_on_disk_with_the_reason(text, reason):
     assert ip["failed_rules"] == ["on_disk"]
 
 
+def test_a_box_too_far_out_to_measure_fails_on_disk_with_no_number_json_cannot_hold():
+    # Both corners parse, but their distance from centre overflows a float.
+    text = "(1.7e308,1.7e308),(-1.7e308,0)"
+    ip = ip_report(replace(GOOD, bounding_box=text))
+    on_disk = rule(ip, "on_disk")
+    assert (on_disk["passed"], on_disk["measured"], on_disk["threshold"]) == (False, None, None)
+    assert on_disk["message"] == f"bounding box {text!r} has a corner too far from centre to measure"
+    assert ip["failed_rules"] == ["on_disk"]
+    json.dumps(ip, allow_nan=False)
+
+
 # sqrt(940² + 200²) = 961.0″: inside 976.4″ (3 January), outside 944.3″ (4 July).
 NEAR_LIMB = "(-940,200),(-900,150)"
 
