@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import BooleanField
-from django.db.models.expressions import RawSQL
+from django.db import connection
 
 from ops.metadata.client import MetadataClient
 from ops.metadata.records import ListedDataset, RecordError, parse_listed
@@ -83,23 +82,18 @@ def read_stored() -> dict[str, Stored]:
     # compare key is None, like the list's. Only where update_date equals createDate does
     # the raw record tell whether the store sent an updateDate: raw is the big column,
     # and reading it for every dataset would cost the re-scan more than all the rest.
-    store_updated = RawSQL(
-        "CASE WHEN update_date <> create_date THEN true"
-        " ELSE coalesce(jsonb_typeof(raw -> 'updateDate') = 'string', false) END",
-        [],
-        output_field=BooleanField(),
-    )
-    rows = Dataset.objects.annotate(store_updated=store_updated).values_list(
-        "id", "proposal_id", "program_id", "update_date", "store_updated", "vanished_at"
-    )
-    return {
-        dataset_id: Stored(
-            proposal_id, program_id, update_date if store_updated else None, vanished_at is not None
+    # A plain cursor: the ORM's rows cost a re-scan more than the database's own work.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT id, proposal_id, program_id,
+                CASE WHEN update_date <> create_date THEN update_date
+                    WHEN jsonb_typeof(raw -> 'updateDate') = 'string' THEN update_date END,
+                vanished_at IS NOT NULL
+            FROM {Dataset._meta.db_table}
+            """
         )
-        for dataset_id, proposal_id, program_id, update_date, store_updated, vanished_at in rows.iterator(
-            chunk_size=10000
-        )
-    }
+        return {row[0]: Stored(*row[1:]) for row in cursor.fetchall()}
 
 
 def plan(*, listing: Listing, stored: dict[str, Stored]) -> tuple[list[ProposalWork], int]:
