@@ -66,7 +66,8 @@ def run_scan(
             _finish(scan, status=Scan.Status.FAILED, message=str(error))
         raise
     log.info(
-        "scan %s %s: %d new, %d changed, %d unchanged, %d vanished, %d errors",
+        "scan %s %s: %d new, %d changed, %d unchanged, %d vanished, %d errors; "
+        "new OPs with their verdicts recorded in its batches: %d",
         scan.pk,
         scan.status,
         scan.new_count,
@@ -74,6 +75,7 @@ def run_scan(
         scan.unchanged_count,
         scan.vanished_count,
         scan.error_count,
+        len(scan.qualified_program_ids),
     )
     return scan
 

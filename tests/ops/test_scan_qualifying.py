@@ -1,6 +1,7 @@
 """The verdicts of new OPs recorded in their scan batch, from the records (ops.scan.qualifying)."""
 
 import json
+import logging
 import random
 from datetime import datetime
 
@@ -84,9 +85,11 @@ def test_verdicts_from_the_records_are_those_the_database_gives(metadata_store, 
     assert scores() == scored
 
 
-def test_the_qualification_after_the_scan_has_only_the_rest(metadata_store):
+def test_the_qualification_after_the_scan_has_only_the_rest(metadata_store, caplog):
     metadata_store.add(dataset_record("AAAAA"))
-    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+    with caplog.at_level(logging.INFO, logger="ops.scan.service"):
+        scan = run_scan(trigger=Scan.Trigger.COMMAND)
+    assert "new OPs with their verdicts recorded in its batches: 1" in caplog.text
 
     summary = qualify_after_scan(scan=scan)
 
