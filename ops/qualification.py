@@ -1,8 +1,10 @@
 """Qualification service: runs the pure rules of ops.qualify and records verdict events.
 
-After each scan, the scan task and ``manage.py scan`` call ``qualify_programs(program_ids=…)``
-with the OPs the scan found new or changed; the beat task and ``manage.py qualify`` call it
-without ids for every OP that is due. An OP is qualified only once settled; an event is added
+A scan records the verdicts of the OPs new in each batch itself (``ops.scan.qualifying``, with
+this module's ``Qualifier``); after it, the scan task and ``manage.py scan`` call
+``qualify_after_scan``, which hands the other OPs the scan found new or changed to
+``qualify_programs(program_ids=…)``; the beat task and ``manage.py qualify`` call that without
+ids for every OP that is due. An OP is qualified only once settled; an event is added
 only when its verdict or its report changed, and its score is written only when it changed.
 
 Set-wise, a chunk of OPs at a time, so memory stays flat however many OPs there are: one
