@@ -6,12 +6,11 @@ themselves. So the rules of the OPs that are new in a batch run in the read-ahea
 the records as parsed, while the batch before is written (``compute``); their verdicts are
 recorded in the batch's transaction, right after their ``discovered`` events (``record``).
 
-The rules see the same values either way (``dataset_values``). Before a verdict is recorded,
-what the database now holds for the OP is checked against the records the rules read: its
-state, its count of listed datasets and newest creation date, and its IPs' instruments. An
-OP that differs (datasets stored before under it, an IP id that another OP already had) is
-left to the qualification after the scan, which reads the database. So is every OP that is
-not new, not settled yet, or whose rules failed.
+The rules see the same values either way (``dataset_values``). A verdict is recorded only for
+an OP that the batch itself made (so its datasets are the batch's records) and whose IPs' rows
+have the instruments the rules read. An OP that existed without stored datasets, or one with
+an IP id that another OP already had, is left to the qualification after the scan, which
+reads the database. So is every OP that is not new, not settled yet, or whose rules failed.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from datetime import datetime
 from django.db import connection
 
 from ops.metadata.records import DatasetRecord
-from ops.models import InstrumentProgram, ObservingProgram, ProgramEvent
+from ops.models import InstrumentProgram
 from ops.qualification import ProgramDatasets, QualificationSummary, Qualifier, Result
 from ops.qualify import DatasetValues
 from ops.states import State
@@ -37,8 +36,6 @@ class BatchVerdicts:
     """The rules' results for a batch's new, settled OPs, with what they were computed from."""
 
     results: dict[str, Result] = field(default_factory=dict)
-    # Per OP: the number of datasets the rules read and the newest creation date among them.
-    datasets: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     # Per IP of those OPs: the instrument the rules read.
     instruments: dict[str, str] = field(default_factory=dict)
 
@@ -107,18 +104,19 @@ class Qualifying:
                 # The qualification after the scan runs it again, and reports it there.
                 log.exception("qualifying %s in its scan batch failed", program_id)
                 continue
-            verdicts.datasets[program_id] = (len(program_records), newest)
             for record in program_records:
                 verdicts.instruments[record.instrument_program_id] = instruments[record.instrument_program_id]
         return verdicts
 
-    def record(self, verdicts: BatchVerdicts) -> list[str]:
-        """Record the verdicts of the OPs whose stored rows match what the rules read (the
-        OPs are locked: the batch's events locked them); those OPs."""
+    def record(self, verdicts: BatchVerdicts, *, new_program_ids: set[str]) -> list[str]:
+        """Record the verdicts of the OPs that this batch made (``new_program_ids``: their
+        datasets are this batch's records, and their ``discovered`` events are in) and whose
+        IPs' rows have the instruments the rules read; those OPs. They are locked: the
+        batch's events locked them."""
         if not verdicts.results:
             return []
         started = time.perf_counter()
-        matching = self._matching(verdicts)
+        matching = self._matching(verdicts, new_program_ids=new_program_ids)
         if matching:
             self.summary.considered += len(matching)
             self.qualifier.record_results(
@@ -128,38 +126,23 @@ class Qualifying:
         self.summary.recording_s += time.perf_counter() - started
         return matching
 
-    def _matching(self, verdicts: BatchVerdicts) -> list[str]:
-        """The OPs, in id order, that are discovered and whose stored datasets and IPs are
-        those the rules read."""
+    def _matching(self, verdicts: BatchVerdicts, *, new_program_ids: set[str]) -> list[str]:
+        """The OPs made in this batch, in id order, whose IPs' rows have the instruments the
+        rules read (an IP id another OP had keeps that OP's row)."""
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, instrument FROM {InstrumentProgram._meta.db_table} WHERE id = ANY(%s)",
                 [list(verdicts.instruments)],
             )
             stored_instruments = dict(cursor.fetchall())
-            cursor.execute(
-                f"""
-                SELECT program.id, program.dataset_count, program.newest_dataset_created_at, event.to_state
-                FROM {ObservingProgram._meta.db_table} AS program
-                JOIN {ProgramEvent._meta.db_table} AS event ON event.id = program.current_event_id
-                WHERE program.id = ANY(%s)
-                ORDER BY program.id
-                """,
-                [list(verdicts.results)],
-            )
-            stored_programs = cursor.fetchall()
         other_instrument = {
             ip_id
             for ip_id, instrument in verdicts.instruments.items()
             if stored_instruments.get(ip_id) != instrument
         }
-        matching = []
-        for program_id, dataset_count, newest_created_at, state in stored_programs:
-            report, _ = verdicts.results[program_id]
-            if (
-                state == State.DISCOVERED
-                and (dataset_count, newest_created_at) == verdicts.datasets[program_id]
-                and not any(ip["id"] in other_instrument for ip in report["instrument_programs"])
-            ):
-                matching.append(program_id)
-        return matching
+        return sorted(
+            program_id
+            for program_id, (report, _) in verdicts.results.items()
+            if program_id in new_program_ids
+            and not any(ip["id"] in other_instrument for ip in report["instrument_programs"])
+        )

@@ -115,7 +115,7 @@ class Scanner:
         changes = group_changes(records=records, vanished_ids=vanished_ids, stored=self.stored)
         upserting.update_program_totals([p for p in changes.program_ids if p not in new_program_ids])
         record_scan_events(scan=self.scan, changes=changes)
-        qualified_ids = self.qualifying.record(verdicts)
+        qualified_ids = self.qualifying.record(verdicts, new_program_ids=new_program_ids)
         datasets_changed.send(sender=Scanner, scan=self.scan, program_ids=changes.program_ids)
         Scan.objects.filter(pk=self.scan.pk).update(
             new_count=F("new_count") + changes.new_count,
