@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
+from psycopg.types.datetime import TimestamptzLoader
 
 from ops.metadata.client import MetadataClient
 from ops.metadata.records import ListedDataset, RecordError, parse_listed
@@ -82,8 +83,12 @@ def read_stored() -> dict[str, Stored]:
     # compare key is None, like the list's. Only where update_date equals createDate does
     # the raw record tell whether the store sent an updateDate: raw is the big column,
     # and reading it for every dataset would cost the re-scan more than all the rest.
-    # A plain cursor: the ORM's rows cost a re-scan more than the database's own work.
+    # A plain cursor: the ORM's rows cost a re-scan more than the database's own work. Its
+    # timestamps are read by psycopg's own loader (in C) rather than Django's (in Python),
+    # which cost a 100,000-dataset re-scan a tenth of a second: only compared, they need no
+    # particular time zone.
     with connection.cursor() as cursor:
+        cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
         cursor.execute(
             f"""
             SELECT id, proposal_id, program_id,

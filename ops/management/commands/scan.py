@@ -9,6 +9,9 @@ from ops.scan import ScanAlreadyRunning, run_scan
 
 
 class Command(BaseCommand):
+    # A scan runs every few minutes from cron or by hand: the system checks would import every
+    # view (the products' astropy among them), seconds that the scan does not need.
+    requires_system_checks = []
     help = (
         "Scan the metadata store once, qualify the programs that changed, and print what changed. "
         "Exits non-zero if the scan failed."
