@@ -65,3 +65,40 @@ def test_a_known_count_spares_the_count_query_of_a_program_page():
         assert selectors.program_page(count=1).paginator.count == 1
     assert len(given) == len(counted) - 1
     assert not any("COUNT(" in query["sql"] for query in given.captured_queries)
+
+
+def test_latest_reports_are_each_ops_newest_report_as_json_loads_reads_it():
+    from ops.history import Actor, record_event
+    from ops.states import ActorKind
+
+    qualifier = Actor(ActorKind.QUALIFIER)
+    first_report = {"invertible": False, "instrument_programs": [], "measured": 1.0}
+    newest_report = {"invertible": True, "instrument_programs": [{"id": "ip", "measured": 10**30}]}
+    twice = program_in_state(State.DISCOVERED)
+    record_event(
+        program_id=twice.pk, to_state=State.NOT_INVERTIBLE, actor=qualifier, details={"report": first_report}
+    )
+    record_event(
+        program_id=twice.pk, to_state=State.INVERTIBLE, actor=qualifier, details={"report": newest_report}
+    )
+    # An event without a report (a note) does not hide the report before it.
+    record_event(
+        program_id=twice.pk, to_state=State.INVERTIBLE, actor=qualifier, details={"note": "looked at"}
+    )
+    once = program_in_state(State.DISCOVERED)
+    record_event(
+        program_id=once.pk, to_state=State.NOT_INVERTIBLE, actor=qualifier, details={"report": first_report}
+    )
+    never = program_in_state(State.DISCOVERED)
+
+    reports = selectors.latest_reports(program_ids=[twice.pk, once.pk, never.pk])
+
+    assert reports == {twice.pk: newest_report, once.pk: first_report}
+    assert type(reports[once.pk]["measured"]) is float
+    assert type(reports[twice.pk]["instrument_programs"][0]["measured"]) is int
+
+
+def test_a_stored_number_beyond_a_float_reads_as_json_loads_reads_it():
+    # jsonb keeps any number as written; msgspec refuses what json.loads reads as infinity.
+    text = '{"measured": 1' + "0" * 400 + '.5, "id": "ip"}'
+    assert selectors._decode_json(text) == {"measured": float("inf"), "id": "ip"}
