@@ -11,6 +11,7 @@ from django.utils import timezone
 from ops import selectors
 from ops.metadata.client import MetadataClient, MetadataStoreError
 from ops.models import Scan
+from ops.pipeline import fewer_collections
 from ops.scan.lock import ScanAlreadyRunning, scan_lock
 from ops.scan.scanner import Scanner
 
@@ -41,7 +42,7 @@ def run_scan(
             qualified_program_ids: set[str] = set()
             scanner = None
             try:
-                with MetadataClient() as client:
+                with MetadataClient() as client, fewer_collections():
                     scanner = Scanner(
                         scan=scan,
                         client=client,

@@ -1,10 +1,12 @@
-"""ops.pipeline.one_ahead: results in order, one computed ahead at most, errors in order."""
+"""ops.pipeline: one_ahead gives results in order, one computed ahead at most, errors in order;
+fewer_collections raises the collector's threshold and freezes what is alive, then restores both."""
 
+import gc
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ops.pipeline import one_ahead
+from ops.pipeline import BULK_GC_THRESHOLD, fewer_collections, one_ahead
 
 
 def test_results_come_in_order_and_at_most_one_is_computed_ahead():
@@ -32,3 +34,56 @@ def test_an_error_of_compute_is_raised_in_its_turn():
         assert next(results) == 0
         with pytest.raises(ValueError, match="bad item"):
             next(results)
+
+
+@pytest.fixture
+def collector_as_python_starts():
+    """The collector's settings as a fresh process has them, put back afterwards."""
+    thresholds = gc.get_threshold()
+    gc.unfreeze()
+    yield thresholds
+    gc.set_threshold(*thresholds)
+    gc.unfreeze()
+
+
+def test_fewer_collections_for_the_duration_then_as_before(collector_as_python_starts):
+    with fewer_collections():
+        assert gc.get_threshold() == (BULK_GC_THRESHOLD, *collector_as_python_starts[1:])
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == collector_as_python_starts
+    assert gc.get_freeze_count() == 0
+
+
+def test_nested_uses_leave_the_settings_to_the_outermost(collector_as_python_starts):
+    with fewer_collections():
+        with fewer_collections():
+            pass
+        assert gc.get_threshold()[0] == BULK_GC_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == collector_as_python_starts
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_process_that_froze_objects_itself_keeps_them_frozen(collector_as_python_starts):
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    with fewer_collections():
+        assert gc.get_threshold()[0] == BULK_GC_THRESHOLD
+    # Not unfrozen, nor frozen again (a few frozen objects may have been freed meanwhile).
+    assert 0 < gc.get_freeze_count() <= frozen
+    assert gc.get_threshold() == collector_as_python_starts
+
+
+def test_garbage_cycles_made_meanwhile_are_still_collected(collector_as_python_starts):
+    import weakref
+
+    class Node:
+        pass
+
+    with fewer_collections():
+        node = Node()
+        node.itself = node
+        gone = weakref.ref(node)
+        del node
+        gc.collect(0)
+        assert gone() is None

@@ -402,3 +402,26 @@ def test_an_op_that_becomes_due_after_its_chunk_was_read_is_qualified_under_the_
     assert (summary.considered, summary.verdict_events, summary.invertible) == (1, 1, 1)
     (ip,) = qualifier_events(program)[0].details["report"]["instrument_programs"]
     assert len(ip["dataset_ids"]) == 3
+
+
+@time_machine.travel(LATER, tick=False)
+def test_the_qualification_runs_with_fewer_garbage_collections(monkeypatch):
+    import gc
+
+    from ops.pipeline import BULK_GC_THRESHOLD
+
+    program = op_with_datasets()
+    thresholds_while_recording = []
+    record_events = ops.qualification.record_events
+
+    def recording(**kwargs):
+        thresholds_while_recording.append(gc.get_threshold()[0])
+        return record_events(**kwargs)
+
+    monkeypatch.setattr(ops.qualification, "record_events", recording)
+    before = gc.get_threshold()
+
+    qualify_programs(program_ids=[program.pk])
+
+    assert thresholds_while_recording == [BULK_GC_THRESHOLD]
+    assert gc.get_threshold() == before

@@ -504,3 +504,25 @@ def test_a_new_program_with_datasets_in_two_batches_counts_them_all(db, store, m
         3,
         dt.datetime(2025, 5, 1, tzinfo=dt.UTC),
     )
+
+
+def test_the_scan_runs_with_fewer_garbage_collections(db, store):
+    import gc
+
+    from ops.pipeline import BULK_GC_THRESHOLD
+    from ops.signals import datasets_changed
+
+    thresholds_in_batches = []
+
+    def batch_written(**kwargs):
+        thresholds_in_batches.append(gc.get_threshold()[0])
+
+    datasets_changed.connect(batch_written, dispatch_uid="test-gc")
+    before = gc.get_threshold()
+    try:
+        run_scan(trigger=Scan.Trigger.COMMAND)
+    finally:
+        datasets_changed.disconnect(dispatch_uid="test-gc")
+
+    assert thresholds_in_batches == [BULK_GC_THRESHOLD]
+    assert gc.get_threshold() == before
