@@ -53,11 +53,12 @@ def state_before(current: ProgramEvent) -> str:
 
 class _Head(NamedTuple):
     """What the checks read of an OP's current event: ``event_id`` is None for an event
-    recorded earlier in the same batch (not written yet)."""
+    requested earlier in the same call (not written yet), and ``actor`` who requested it."""
 
     event_id: int | None
     from_state: str
     to_state: str
+    actor: Actor | None = None
 
 
 def _state_before(program_id: str, head: _Head) -> str:
@@ -126,12 +127,14 @@ def lock_in_state(*, program_id: str, expected_state: State) -> ObservingProgram
 
 @dataclass(frozen=True)
 class EventRequest:
-    """One requested state change of one OP (see ``record_events``)."""
+    """One requested state change of one OP (see ``record_events``); ``actor`` when another
+    than the call's asks for it (a scan batch records its new OPs' verdicts as the qualifier)."""
 
     program_id: str
     to_state: State
     details: dict[str, Any] = field(default_factory=dict)
     expected_state: State | None = None
+    actor: Actor | None = None
 
 
 def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> Sequence[ProgramEvent]:
@@ -140,11 +143,16 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> Sequence
     Each request is checked against the OP's current state under a row lock (rows are
     locked in id order, so concurrent callers cannot deadlock). ``expected_state`` makes a
     request conditional: when another actor moved the OP first, StaleStateError says who
-    and when, and nothing is written. The events come back in the order requested, each
-    ProgramEvent built when it is read (``RecordedEvents``).
+    and when, and nothing is written. Several requests for one OP follow each other: each
+    is checked against the state the one before leaves, and the OP's row is pointed at the
+    last once. The events come back in the order requested, each ProgramEvent built when it
+    is read (``RecordedEvents``).
     """
     if not requests:
         return []
+    # One time for the whole call: a StaleStateError about an event requested earlier in it
+    # tells that time too.
+    now = timezone.now()
     events_table, programs_table = ProgramEvent._meta.db_table, ObservingProgram._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         # Lock in id order. Plain SQL with arrays: the ORM's IN lists of thousands of ids cost
@@ -178,31 +186,32 @@ def record_events(*, requests: Sequence[EventRequest], actor: Actor) -> Sequence
                 and (head.to_state if head else None) != request.expected_state
             ):
                 # The event is read only to say who moved the OP, and when.
-                _check_expected(program_id, _event_of(program_id, head, actor), request.expected_state)
-            _check(program_id, head, target, actor)
+                _check_expected(program_id, _event_of(program_id, head, now), request.expected_state)
+            requester = request.actor or actor
+            _check(program_id, head, target, requester)
             source = head.to_state if head else ""
             from_states.append(source)
-            # A later request for the same OP in this batch starts from this event; an
+            # A later request for the same OP in this call starts from this event; an
             # information event leaves the state, and how it was entered, as they were.
             if source != target:
-                heads[program_id] = _Head(None, source, target)
+                heads[program_id] = _Head(None, source, target, requester)
         # The database points each OP at its newest event (a trigger, migration 0005).
-        return RecordedEvents(
-            requests, from_states, actor, *_insert_events(cursor.cursor, requests, from_states, actor)
-        )
+        event_ids = _insert_events(cursor.cursor, requests, from_states, actor, now)
+        return RecordedEvents(requests, from_states, actor, event_ids, now)
 
 
-def _event_of(program_id: str, head: _Head | None, actor: Actor) -> ProgramEvent | None:
+def _event_of(program_id: str, head: _Head | None, now: datetime) -> ProgramEvent | None:
     """The current event as StaleStateError shows it (read only then)."""
     if head is None:
         return None
-    if head.event_id is None:  # recorded earlier in this batch
+    if head.actor is not None:  # requested earlier in this call
         return ProgramEvent(
             program_id=program_id,
             from_state=head.from_state,
             to_state=head.to_state,
-            actor_kind=actor.kind,
-            actor_user=actor.user,
+            actor_kind=head.actor.kind,
+            actor_user=head.actor.user,
+            created_at=now,
         )
     return ProgramEvent.objects.select_related("actor_user").defer("details").get(pk=head.event_id)
 
@@ -243,9 +252,9 @@ _COPY_COLUMNS = {
 
 
 def _insert_events(
-    cursor, requests: Sequence[EventRequest], from_states: list[str], actor: Actor
-) -> tuple[list[int], datetime]:
-    """Insert the events with COPY; their ids and their time.
+    cursor, requests: Sequence[EventRequest], from_states: list[str], actor: Actor, now: datetime
+) -> list[int]:
+    """Insert the events with COPY, at time ``now``; their ids.
 
     Ids are drawn from the table's sequence first, in ascending order, so that events keep the
     order of the list (the pointing trigger takes each OP's highest id as its newest). COPY
@@ -253,14 +262,12 @@ def _insert_events(
     document of all rows was parsed whole and then taken apart again, which cost PostgreSQL
     about twice as much for thousands of qualification reports.
     """
-    now = timezone.now()
     table = ProgramEvent._meta.db_table
     cursor.execute(
         "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
         [table, len(requests)],
     )
     event_ids = sorted(event_id for (event_id,) in cursor.fetchall())
-    actor_kind, actor_user_id = actor.kind, actor.user.pk if actor.user is not None else None
     with cursor.copy(
         sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, _COPY_COLUMNS))
@@ -268,19 +275,20 @@ def _insert_events(
     ) as copy:
         copy.set_types(list(_COPY_COLUMNS.values()))
         for event_id, request, from_state in zip(event_ids, requests, from_states, strict=True):
+            requester = request.actor or actor
             copy.write_row(
                 (
                     event_id,
                     request.program_id,
                     from_state,
                     request.to_state,
-                    actor_kind,
-                    actor_user_id,
+                    requester.kind,
+                    requester.user.pk if requester.user is not None else None,
                     Jsonb(request.details, dumps=_details_json),
                     now,
                 )
             )
-    return event_ids, now
+    return event_ids
 
 
 class RecordedEvents(Sequence[ProgramEvent]):
@@ -316,13 +324,14 @@ class RecordedEvents(Sequence[ProgramEvent]):
         event = self._events[index]
         if event is None:
             request = self._requests[index]
+            requester = request.actor or self._actor
             event = self._events[index] = ProgramEvent(
                 id=self._event_ids[index],
                 program_id=request.program_id,
                 from_state=self._from_states[index],
                 to_state=request.to_state,
-                actor_kind=self._actor.kind,
-                actor_user=self._actor.user,
+                actor_kind=requester.kind,
+                actor_user=requester.user,
                 details=request.details,
                 created_at=self._created_at,
             )

@@ -228,6 +228,13 @@ class Qualifier:
     def record_results(self, *, settled: dict[str, State], results: dict[str, Result]) -> None:
         """The events and scores that the rules' results call for, for these OPs (locked by
         the caller, in its transaction, in id order, each with its state)."""
+        record_events(requests=self.record_scores(settled=settled, results=results), actor=QUALIFIER)
+
+    def record_scores(self, *, settled: dict[str, State], results: dict[str, Result]) -> list[EventRequest]:
+        """Write the scores that the rules' results change, for these OPs (as for
+        ``record_results``), and count them in the summary; the events the results call for,
+        for the caller to record in the same transaction (a scan batch records them after its
+        own, in one call)."""
         # An OP still discovered was never qualified: only the others have a report.
         earlier = [program_id for program_id, state in settled.items() if state != State.DISCOVERED]
         previous_reports = selectors.latest_reports(program_ids=earlier) if earlier else {}
@@ -245,8 +252,8 @@ class Qualifier:
             if request is not None:
                 requests.append(request)
             self._count(state=state, request=request, invertible=report["invertible"])
-        record_events(requests=requests, actor=QUALIFIER)
         _write_changed_scores(scores)
+        return requests
 
     def _lock_settled(self, program_ids: Collection[str]) -> dict[str, State]:
         """Lock the OPs (in id order, as record_events does) and read their states; the
@@ -301,14 +308,14 @@ def _event_request(
         "previous_invertible": previous["invertible"] if previous else None,
     }
     if state in VERDICT_STATES and verdict != state:
-        return EventRequest(program_id, verdict, details, expected_state=state)
+        return EventRequest(program_id, verdict, details, expected_state=state, actor=QUALIFIER)
     if report == previous:
         return None
     if state in WORK_STARTED_STATES:
         details["note"] = f"datasets changed while work is under way: the program stays {state.label}"
     else:
         details["note"] = "datasets changed: the verdict is the same, the report is new"
-    return EventRequest(program_id, state, details, expected_state=state)
+    return EventRequest(program_id, state, details, expected_state=state, actor=QUALIFIER)
 
 
 def _write_changed_scores(scores: list[dict[str, Any]]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ops.history import Actor, EventRequest, record_events
 from ops.models import ObservingProgram, Scan
 from ops.scan.grouping import BatchChanges
@@ -10,8 +12,10 @@ from ops.states import ActorKind, State
 SCANNER = Actor(ActorKind.SCANNER)
 
 
-def record_scan_events(*, scan: Scan, changes: BatchChanges) -> None:
-    """``discovered`` for new OPs; one information event for each OP that changed."""
+def record_scan_events(*, scan: Scan, changes: BatchChanges, then: Sequence[EventRequest] = ()) -> None:
+    """``discovered`` for new OPs; one information event for each OP that changed; then the
+    requests ``then`` (the verdicts of the batch's new OPs, which start from ``discovered``),
+    in one call: each OP's row is locked, and pointed at its newest event, once."""
     # Lock first (in id order, as record_events does), so that the state read here is
     # still the state when the same-state event is checked. Plain values: record_events
     # reads what it checks itself, and thousands of model instances cost more than the SQL.
@@ -42,4 +46,5 @@ def record_scan_events(*, scan: Scan, changes: BatchChanges) -> None:
             "datasets_vanished": sorted(change.vanished),
         }
         requests.append(EventRequest(program_id, State(state), details))
+    requests.extend(then)
     record_events(requests=requests, actor=SCANNER)

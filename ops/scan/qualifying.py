@@ -4,7 +4,8 @@ A first scan finds thousands of new OPs. Reading their datasets back from the da
 the scan is over, only to run the rules on them, cost the qualification more than the rules
 themselves. So the rules of the OPs that are new in a batch run in the read-ahead thread, on
 the records as parsed, while the batch before is written (``compute``); their verdicts are
-recorded in the batch's transaction, right after their ``discovered`` events (``record``).
+recorded in the batch's transaction, right after their ``discovered`` events, in the same
+``record_events`` call (``record``, then ``ops.scan.events``).
 
 The rules see the same values either way (``dataset_values``). A verdict is recorded only for
 an OP that the batch itself made (so its datasets are the batch's records) and whose IPs' rows
@@ -22,6 +23,7 @@ from datetime import datetime
 
 from django.db import connection
 
+from ops.history import EventRequest
 from ops.metadata.records import DatasetRecord
 from ops.models import InstrumentProgram
 from ops.qualification import ProgramDatasets, QualificationSummary, Qualifier, Result
@@ -108,23 +110,27 @@ class Qualifying:
                 verdicts.instruments[record.instrument_program_id] = instruments[record.instrument_program_id]
         return verdicts
 
-    def record(self, verdicts: BatchVerdicts, *, new_program_ids: set[str]) -> list[str]:
-        """Record the verdicts of the OPs that this batch made (``new_program_ids``: their
-        datasets are this batch's records, and their ``discovered`` events are in) and whose
-        IPs' rows have the instruments the rules read; those OPs. They are locked: the
-        batch's events locked them."""
+    def record(
+        self, verdicts: BatchVerdicts, *, new_program_ids: set[str]
+    ) -> tuple[list[str], list[EventRequest]]:
+        """Record the scores of the OPs that this batch made (``new_program_ids``: their
+        datasets are this batch's records; nobody else sees their rows before the batch is
+        committed) and whose IPs' rows have the instruments the rules read; those OPs, and
+        their verdict events, which ``record_scan_events`` records after their ``discovered``
+        events (in the same call: each OP's row is then locked and updated once)."""
         if not verdicts.results:
-            return []
+            return [], []
         started = time.perf_counter()
         matching = self._matching(verdicts, new_program_ids=new_program_ids)
+        requests = []
         if matching:
             self.summary.considered += len(matching)
-            self.qualifier.record_results(
+            requests = self.qualifier.record_scores(
                 settled=dict.fromkeys(matching, State.DISCOVERED),
                 results={program_id: verdicts.results[program_id] for program_id in matching},
             )
         self.summary.recording_s += time.perf_counter() - started
-        return matching
+        return matching, requests
 
     def _matching(self, verdicts: BatchVerdicts, *, new_program_ids: set[str]) -> list[str]:
         """The OPs made in this batch, in id order, whose IPs' rows have the instruments the

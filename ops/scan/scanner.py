@@ -114,8 +114,8 @@ class Scanner:
         upserting.mark_vanished(vanished_ids, now=now)
         changes = group_changes(records=records, vanished_ids=vanished_ids, stored=self.stored)
         upserting.update_program_totals([p for p in changes.program_ids if p not in new_program_ids])
-        record_scan_events(scan=self.scan, changes=changes)
-        qualified_ids = self.qualifying.record(verdicts, new_program_ids=new_program_ids)
+        qualified_ids, verdict_events = self.qualifying.record(verdicts, new_program_ids=new_program_ids)
+        record_scan_events(scan=self.scan, changes=changes, then=verdict_events)
         datasets_changed.send(sender=Scanner, scan=self.scan, program_ids=changes.program_ids)
         Scan.objects.filter(pk=self.scan.pk).update(
             new_count=F("new_count") + changes.new_count,

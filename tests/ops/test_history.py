@@ -295,3 +295,49 @@ def test_recorded_events_read_as_the_rows_written():
 def test_an_unknown_program_is_a_clear_error():
     with pytest.raises(TransitionError, match="There is no observing program nope"):
         record_event(program_id="nope", to_state=State.DISCOVERED, actor=Actor(ActorKind.SCANNER))
+
+
+def test_requests_of_two_actors_for_one_op_are_chained_and_each_checked():
+    program = ObservingProgramFactory()
+    qualifier = Actor(ActorKind.QUALIFIER)
+    events = record_events(
+        requests=[
+            EventRequest(program.pk, State.DISCOVERED, {"dataset_count": 2}),
+            EventRequest(program.pk, State.INVERTIBLE, {"report": {}}, State.DISCOVERED, qualifier),
+        ],
+        actor=Actor(ActorKind.SCANNER),
+    )
+    stored = events_of(program)
+    assert [(e.from_state, e.to_state, e.actor_kind) for e in stored] == [
+        ("", "discovered", "scanner"),
+        ("discovered", "invertible", "qualifier"),
+    ]
+    assert [(e.pk, e.actor_kind) for e in events] == [(e.pk, e.actor_kind) for e in stored]
+    program.refresh_from_db()
+    assert (program.current_event_id, program.state) == (stored[1].pk, "invertible")
+    # The scanner may not give a verdict: the second request's own actor is the one checked.
+    other = ObservingProgramFactory()
+    with pytest.raises(TransitionError, match="Only qualifier"):
+        record_events(
+            requests=[EventRequest(other.pk, State.DISCOVERED), EventRequest(other.pk, State.INVERTIBLE)],
+            actor=Actor(ActorKind.SCANNER),
+        )
+    assert events_of(other) == []
+
+
+def test_a_stale_request_after_an_earlier_one_of_the_same_call_names_it():
+    program = ObservingProgramFactory()
+    with pytest.raises(
+        StaleStateError, match=r"no longer invertible: it is discovered since .* by scanner"
+    ) as err:
+        record_events(
+            requests=[
+                EventRequest(program.pk, State.DISCOVERED),
+                EventRequest(
+                    program.pk, State.NOT_INVERTIBLE, {}, State.INVERTIBLE, Actor(ActorKind.QUALIFIER)
+                ),
+            ],
+            actor=Actor(ActorKind.SCANNER),
+        )
+    assert (err.value.current.to_state, err.value.current.actor_kind) == ("discovered", "scanner")
+    assert events_of(program) == []
