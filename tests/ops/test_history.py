@@ -341,3 +341,20 @@ def test_a_stale_request_after_an_earlier_one_of_the_same_call_names_it():
         )
     assert (err.value.current.to_state, err.value.current.actor_kind) == ("discovered", "scanner")
     assert events_of(program) == []
+
+
+def test_large_details_are_stored_uncompressed():
+    # Compressing thousands of reports cost the scan's batches more than the space saved
+    # (migration 0013).
+    program = ObservingProgramFactory()
+    details = {"report": {"message": "compressible " * 1000}}
+    event = record_event(
+        program_id=program.pk, to_state=State.DISCOVERED, actor=Actor(ActorKind.SCANNER), details=details
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(details) FROM ops_programevent WHERE id = %s", [event.pk]
+        )
+        assert cursor.fetchone() == (None,)
+    event.refresh_from_db()
+    assert event.details == details
