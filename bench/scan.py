@@ -13,8 +13,9 @@ PostgreSQL server (``BENCH_DATABASE``, default ``<configured name>_bench``; drop
   of the other OPs it found new or changed (``qualify_after_scan``, a step of its own, after
   the scan lock is released), and the whole; each against the floor. The qualification's
   own time is printed apart: the rules (run in the scan's read-ahead thread, beside the
-  writes) and the recording of the verdicts (in the batches' transactions), then the step
-  after the scan;
+  writes) and the recording of the verdicts (in the batches' transactions: their scores, and
+  their events made ready; the scan writes them with its own events), then the step after
+  the scan;
 - the re-scan after 1 % changed, the same way, and its whole against the full one's;
 - the peak resident memory of this process (the stores live in their own processes).
 

@@ -129,6 +129,7 @@ class Qualifying:
                 settled=dict.fromkeys(matching, State.DISCOVERED),
                 results={program_id: verdicts.results[program_id] for program_id in matching},
             )
+        # Without the writing of the verdict events: it is part of the scan's events.
         self.summary.recording_s += time.perf_counter() - started
         return matching, requests
 
