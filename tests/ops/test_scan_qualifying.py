@@ -97,6 +97,25 @@ def test_the_qualification_after_the_scan_has_only_the_rest(metadata_store, capl
     assert ProgramEvent.objects.filter(actor_kind=ActorKind.QUALIFIER).count() == 1
 
 
+def test_a_new_op_gets_its_discovered_event_then_its_verdict_each_by_its_actor(metadata_store):
+    metadata_store.add(dataset_record("AAAAA"))
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    program = ObservingProgram.objects.get()
+    history = list(program.events.order_by("id"))
+    assert [(e.from_state, e.actor_kind) for e in history] == [
+        ("", ActorKind.SCANNER),
+        (State.DISCOVERED, ActorKind.QUALIFIER),
+    ]
+    assert history[0].to_state == State.DISCOVERED and "report" in history[1].details
+    assert (program.current_event_id, program.state, program.state_since) == (
+        history[1].pk,
+        history[1].to_state,
+        history[1].created_at,
+    )
+
+
 def test_an_op_whose_ip_id_another_op_has_is_qualified_after_the_scan(metadata_store):
     metadata_store.add(dataset_record("AAAAA"))
     run_scan(trigger=Scan.Trigger.COMMAND)
