@@ -28,6 +28,44 @@ RECORD_COLUMNS = [
     if field.column not in ("first_seen_at", "vanished_at")
 ]
 
+# The type of each record column as binary COPY sends it, in the order of RECORD_COLUMNS.
+# Binary COPY hands each value over as it is (text COPY escapes the kilobytes of each raw
+# record, byte by byte, in the scan's writing thread), so each type must be the column's own;
+# the jsonb columns get their binary form as bytes (``_jsonb``), which bytea sends unchanged.
+COPY_TYPES = {
+    "id": "varchar",
+    "instrument_program_id": "varchar",
+    "program_id": "varchar",
+    "proposal_id": "varchar",
+    "experiment_id_text": "varchar",
+    "instrument_name": "varchar",
+    "create_date": "timestamptz",
+    "update_date": "timestamptz",
+    "start_time": "timestamptz",
+    "end_time": "timestamptz",
+    "bounding_box": "varchar",
+    "stokes_parameters": "varchar",
+    "wavelength_min": "float8",
+    "wavelength_max": "float8",
+    "spectral_lines": "varchar[]",
+    "frame_count": "int4",
+    "health_good": "int4",
+    "gos_open": "int4",
+    "ao_locked": "int4",
+    "light_level": "bytea",
+    "fried_parameter": "bytea",
+    "polarimetric_accuracy": "bytea",
+    "exposure_time": "float8",
+    "dataset_size": "int8",
+    "is_embargoed": "bool",
+    "embargo_end_date": "timestamptz",
+    "bucket": "varchar",
+    "product_id": "varchar",
+    "browse_movie_url": "varchar",
+    "raw": "bytea",
+}
+assert list(COPY_TYPES) == RECORD_COLUMNS
+
 # JSON blocks that are in the raw record too, by column. Each column gets the block's JSON
 # text as the store wrote it (an object in the record, or the JSON text sent as a string):
 # serialising the parsed blocks again cost the scan more than raw itself.
@@ -157,8 +195,11 @@ def upsert_datasets(rows: list[list[object]], *, stored_ids: Container[str], now
         cursor = django_cursor.cursor
         if new_rows:
             with cursor.copy(
-                sql.SQL("COPY {} ({}, first_seen_at) FROM STDIN").format(table, record_columns)
+                sql.SQL("COPY {} ({}, first_seen_at) FROM STDIN (FORMAT BINARY)").format(
+                    table, record_columns
+                )
             ) as copy:
+                copy.set_types([*COPY_TYPES.values(), "timestamptz"])
                 for row in new_rows:
                     copy.write_row([*row, now])
         if not stored_rows:
@@ -174,7 +215,10 @@ def upsert_datasets(rows: list[list[object]], *, stored_ids: Container[str], now
                 record_columns, table
             )
         )
-        with cursor.copy(sql.SQL("COPY scan_dataset_upsert ({}) FROM STDIN").format(record_columns)) as copy:
+        with cursor.copy(
+            sql.SQL("COPY scan_dataset_upsert ({}) FROM STDIN (FORMAT BINARY)").format(record_columns)
+        ) as copy:
+            copy.set_types(list(COPY_TYPES.values()))
             for row in stored_rows:
                 copy.write_row(row)
         cursor.execute(
@@ -242,22 +286,28 @@ def _checked_json(r: DatasetRecord, field: str, text: str, value: Any, *, read: 
     return result
 
 
-def _block_text(r: DatasetRecord, column: str, texts: Any) -> str | None:
-    """A JSON block's column value: its text as the store wrote it, or None (SQL NULL) when
-    it is absent or null (also the JSON text "null")."""
+def _jsonb(text: bytes | msgspec.Raw) -> bytes:
+    """The binary form of jsonb (its version, 1, then the JSON text in UTF-8), which
+    PostgreSQL parses as it parses the JSON text alone."""
+    return b"\x01" + text
+
+
+def _block_value(r: DatasetRecord, column: str, texts: Any) -> bytes | None:
+    """A JSON block's column value (``_jsonb``): its text as the store wrote it, or None
+    (SQL NULL) when it is absent or null (also the JSON text "null")."""
     sent = r.raw.get(BLOCKS_IN_RAW[column])
     if type(sent) is dict:
-        return str(getattr(texts, column), "utf-8")
+        return _jsonb(getattr(texts, column))
     if getattr(r, column) is None:
         return None
     # Sent as JSON text (parse_dataset took nothing else).
     _checked_json(r, BLOCKS_IN_RAW[column], sent, getattr(r, column), read=_check_json)
-    return sent
+    return _jsonb(sent.encode())
 
 
 def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
-    """A record as the values of RECORD_COLUMNS, ready for COPY; RecordError for a record
-    that the jsonb columns cannot hold.
+    """A record as the values of RECORD_COLUMNS, ready for binary COPY (COPY_TYPES);
+    RecordError for a record that the jsonb columns cannot hold.
 
     Made in the read-ahead thread, so that the write only sends it. ``raw_text`` is the
     record's JSON as the store sent it, which the client has checked as jsonb would; without
@@ -287,9 +337,9 @@ def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
         "health_good": r.health_good,
         "gos_open": r.gos_open,
         "ao_locked": r.ao_locked,
-        "light_level": _block_text(r, "light_level", block_texts),
-        "fried_parameter": _block_text(r, "fried_parameter", block_texts),
-        "polarimetric_accuracy": _block_text(r, "polarimetric_accuracy", block_texts),
+        "light_level": _block_value(r, "light_level", block_texts),
+        "fried_parameter": _block_value(r, "fried_parameter", block_texts),
+        "polarimetric_accuracy": _block_value(r, "polarimetric_accuracy", block_texts),
         "exposure_time": r.exposure_time,
         "dataset_size": r.dataset_size,
         "is_embargoed": r.is_embargoed,
@@ -297,7 +347,6 @@ def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
         "bucket": r.bucket,
         "product_id": r.product_id,
         "browse_movie_url": r.browse_movie_url,
-        # JSON text: COPY hands it to the jsonb column as it is.
-        "raw": raw_text,
+        "raw": _jsonb(raw_text.encode()),
     }
     return [values[column] for column in RECORD_COLUMNS]

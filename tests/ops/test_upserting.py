@@ -7,11 +7,12 @@ import json
 import pytest
 from django.db import connection
 from django.db.models.fields.json import KeyTransform
+from psycopg import sql
 
 from ops.metadata.records import RecordError, parse_dataset
 from ops.models import Dataset, Scan
 from ops.scan import run_scan
-from ops.scan.upserting import dataset_row, upsert_datasets
+from ops.scan.upserting import COPY_TYPES, RECORD_COLUMNS, dataset_row, upsert_datasets
 from tests.factories import DatasetFactory, InstrumentProgramFactory
 from tests.ops.metadata.store import dataset_record
 
@@ -53,6 +54,102 @@ def test_new_and_stored_datasets_in_one_batch_are_inserted_and_updated(db):
     assert {d.vanished_at for d in datasets.values()} == {None}
     assert datasets["NEW"].raw == {**record, "datasetId": "NEW"}
     assert datasets["NEW"].light_level == record["lightLevel"]
+
+
+def test_binary_copy_stores_what_text_copy_of_the_same_values_stored(db):
+    """The rows go by binary COPY, jsonb as bytes; stored, each column is what text COPY of
+    the JSON texts and values stored (as the scan wrote them before), new or upserted."""
+    ip = InstrumentProgramFactory()
+    program = ip.program
+    record = dataset_record(
+        observingProgramExecutionId=program.pk,
+        instrumentProgramExecutionId=ip.pk,
+        primaryProposalId=program.proposal_id,
+        primaryExperimentId=program.experiment_id,
+    )
+    raws = [
+        {**record, "datasetId": "PLAIN"},
+        {
+            **record,
+            "datasetId": "ODD",
+            "boundingBox": 'ä \\N \t\n"€ 😀',
+            "productId": "\\N",
+            "spectralLines": ["Fe I", 'a,"b"}{', "", "NULL", "ü\\"],
+            "headerVersion": "é \\u00e9 \\ \u2028",
+            "lightLevel": '{"max": 474.70000000000000000001, "med": 1e400, "min": -0, "é": "\\t"}',
+            "friedParameter": {"ß": [1, {"x": None}], "big": 12345678901234567890123},
+            "wavelengthMin": -0.0,
+            "wavelengthMax": 1.7976931348623157e308,
+            "exposureTime": 5e-324,
+            "datasetSize": 2**63 - 1,
+            "frameCount": 2**31 - 1,
+            "isEmbargoed": True,
+        },
+        {
+            **record,
+            "datasetId": "NULLS",
+            **dict.fromkeys(
+                [
+                    "instrumentName",
+                    "updateDate",
+                    "startTime",
+                    "endTime",
+                    "spectralLines",
+                    "lightLevel",
+                    "friedParameter",
+                    "exposureTime",
+                    "datasetSize",
+                    "embargoEndDate",
+                    "wavelengthMin",
+                    "health",
+                    "gosStatus",
+                    "aoLocked",
+                    "bucket",
+                    "browseMovieUrl",
+                ]
+            ),
+        },
+    ]
+    rows = [dataset_row(parse_dataset(raw), json.dumps(raw, ensure_ascii=False)) for raw in raws]
+    DatasetFactory(id="ODD", instrument_program=ip)
+
+    upsert_datasets(rows, stored_ids={"ODD"}, now=NOW)
+
+    columns = sql.SQL(", ").join(map(sql.Identifier, RECORD_COLUMNS))
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        cursor.execute(
+            sql.SQL("CREATE TEMP TABLE text_copied AS SELECT {} FROM ops_dataset WITH NO DATA").format(
+                columns
+            )
+        )
+        with cursor.copy(sql.SQL("COPY text_copied ({}) FROM STDIN").format(columns)) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        str(value.removeprefix(b"\x01"), "utf-8")
+                        if kind == "bytea" and value is not None
+                        else value
+                        for kind, value in zip(COPY_TYPES.values(), row, strict=True)
+                    ]
+                )
+        stored = {}
+        for table in ["ops_dataset", "text_copied"]:
+            cursor.execute(
+                sql.SQL("SELECT id, {} FROM {} ORDER BY id").format(columns, sql.Identifier(table))
+            )
+            stored[table] = cursor.fetchall()
+        # Compared as PostgreSQL prints them too (jsonb's numbers as stored, floats' digits).
+        texts = {}
+        for table in ["ops_dataset", "text_copied"]:
+            cursor.execute(
+                sql.SQL("SELECT ({})::text FROM {} ORDER BY id").format(columns, sql.Identifier(table))
+            )
+            texts[table] = cursor.fetchall()
+    assert [values[0] for values in stored["ops_dataset"]] == ["NULLS", "ODD", "PLAIN"]
+    assert stored["ops_dataset"] == stored["text_copied"]
+    assert texts["ops_dataset"] == texts["text_copied"]
+    assert "474.70000000000000000001" in texts["ops_dataset"][1][0]
 
 
 def test_json_blocks_hold_what_raw_holds_whether_sent_as_objects_or_as_json_text(db, store):
