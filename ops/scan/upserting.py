@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import msgspec
+import psycopg
 from django.db import connection
 from psycopg import sql
 
@@ -87,6 +89,16 @@ _read_block_texts = msgspec.json.Decoder(_BlockTexts).decode
 _check_json = msgspec.json.Decoder(msgspec.Raw).decode
 
 
+@contextmanager
+def _binding_cursor() -> Iterator[psycopg.Cursor]:
+    """A cursor of the database connection (in its transaction) that sends the parameters
+    apart from the SQL, those written %(name)b in binary. Django's cursors write each
+    parameter into the SQL text, which for the arrays of a batch's hundreds of OPs cost more
+    than running the statement."""
+    with connection.cursor() as django_cursor, psycopg.Cursor(django_cursor.cursor.connection) as cursor:
+        yield cursor
+
+
 def insert_proposals(proposal_ids: Iterable[str]) -> None:
     Proposal.objects.bulk_create(
         [
@@ -134,14 +146,14 @@ def insert_programs(records: list[DatasetRecord], *, now: datetime) -> set[str]:
         dataset_counts[r.program_id] += 1
         if r.program_id not in newest_created or r.create_date > newest_created[r.program_id]:
             newest_created[r.program_id] = r.create_date
-    with connection.cursor() as cursor:
+    with _binding_cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {ObservingProgram._meta.db_table} (id, proposal_id, experiment_id,
                 first_seen_at, newest_dataset_created_at, dataset_count, current_event_id, state)
-            SELECT id, proposal_id, experiment_id, %(now)s, newest_created_at, dataset_count, NULL, ''
-            FROM unnest(%(ids)s::text[], %(proposal_ids)s::text[], %(experiment_ids)s::text[],
-                    %(newest_created_at)s::timestamptz[], %(dataset_counts)s::integer[])
+            SELECT id, proposal_id, experiment_id, %(now)b, newest_created_at, dataset_count, NULL, ''
+            FROM unnest(%(ids)b::text[], %(proposal_ids)b::text[], %(experiment_ids)b::text[],
+                    %(newest_created_at)b::timestamptz[], %(dataset_counts)b::integer[])
                 WITH ORDINALITY AS program (id, proposal_id, experiment_id, newest_created_at,
                     dataset_count, position)
             ORDER BY position
@@ -162,7 +174,7 @@ def insert_programs(records: list[DatasetRecord], *, now: datetime) -> set[str]:
             f"""
             INSERT INTO {InstrumentProgram._meta.db_table} (id, program_id, instrument)
             SELECT id, program_id, instrument
-            FROM unnest(%(ids)s::text[], %(program_ids)s::text[], %(instruments)s::text[])
+            FROM unnest(%(ids)b::text[], %(program_ids)b::text[], %(instruments)b::text[])
                 WITH ORDINALITY AS ip (id, program_id, instrument, position)
             ORDER BY position
             ON CONFLICT DO NOTHING
@@ -243,17 +255,17 @@ def update_program_totals(program_ids: list[str]) -> None:
     One aggregate over the OPs' datasets, joined to the OPs (0 and NULL for an OP with
     none left), rather than two correlated subqueries per OP.
     """
-    with connection.cursor() as cursor:
+    with _binding_cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE {ObservingProgram._meta.db_table} AS program
             SET dataset_count = coalesce(live.dataset_count, 0),
                 newest_dataset_created_at = live.newest_created_at
-            FROM unnest(%(ids)s::text[]) AS changed(program_id)
+            FROM unnest(%(ids)b::text[]) AS changed(program_id)
             LEFT JOIN (
                 SELECT program_id, count(*) AS dataset_count, max(create_date) AS newest_created_at
                 FROM {Dataset._meta.db_table}
-                WHERE program_id = ANY(%(ids)s::text[]) AND vanished_at IS NULL
+                WHERE program_id = ANY(%(ids)b::text[]) AND vanished_at IS NULL
                 GROUP BY program_id
             ) AS live USING (program_id)
             WHERE program.id = changed.program_id
