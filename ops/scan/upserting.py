@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -317,6 +318,20 @@ def _block_value(r: DatasetRecord, column: str, texts: Any) -> bytes | None:
     return _jsonb(sent.encode())
 
 
+# The values of RECORD_COLUMNS that are the record's fields as they are, in one C call: a
+# scan makes 100,000 rows. dataset_row then sets update_date (createDate where the store
+# never updated the record), the JSON blocks and raw.
+_record_values = attrgetter(
+    *[
+        {"id": "dataset_id", "experiment_id_text": "experiment_id"}.get(column, column)
+        for column in RECORD_COLUMNS
+    ]
+)
+_UPDATE_DATE = RECORD_COLUMNS.index("update_date")
+_BLOCK_INDEXES = [(RECORD_COLUMNS.index(column), column) for column in BLOCKS_IN_RAW]
+_RAW = RECORD_COLUMNS.index("raw")
+
+
 def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
     """A record as the values of RECORD_COLUMNS, ready for binary COPY (COPY_TYPES);
     RecordError for a record that the jsonb columns cannot hold.
@@ -328,37 +343,11 @@ def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:
     if raw_text is None:
         raw_text = json.dumps(r.raw)
         _checked_json(r, "record", raw_text, r.raw, read=_check_json)
+    row = list(_record_values(r))
+    if r.update_date is None:
+        row[_UPDATE_DATE] = r.create_date
     block_texts = _read_block_texts(raw_text)
-    values = {
-        "id": r.dataset_id,
-        "instrument_program_id": r.instrument_program_id,
-        "program_id": r.program_id,
-        "proposal_id": r.proposal_id,
-        "experiment_id_text": r.experiment_id,
-        "instrument_name": r.instrument_name,
-        "create_date": r.create_date,
-        "update_date": r.update_date or r.create_date,
-        "start_time": r.start_time,
-        "end_time": r.end_time,
-        "bounding_box": r.bounding_box,
-        "stokes_parameters": r.stokes_parameters,
-        "wavelength_min": r.wavelength_min,
-        "wavelength_max": r.wavelength_max,
-        "spectral_lines": r.spectral_lines,
-        "frame_count": r.frame_count,
-        "health_good": r.health_good,
-        "gos_open": r.gos_open,
-        "ao_locked": r.ao_locked,
-        "light_level": _block_value(r, "light_level", block_texts),
-        "fried_parameter": _block_value(r, "fried_parameter", block_texts),
-        "polarimetric_accuracy": _block_value(r, "polarimetric_accuracy", block_texts),
-        "exposure_time": r.exposure_time,
-        "dataset_size": r.dataset_size,
-        "is_embargoed": r.is_embargoed,
-        "embargo_end_date": r.embargo_end_date,
-        "bucket": r.bucket,
-        "product_id": r.product_id,
-        "browse_movie_url": r.browse_movie_url,
-        "raw": _jsonb(raw_text.encode()),
-    }
-    return [values[column] for column in RECORD_COLUMNS]
+    for index, column in _BLOCK_INDEXES:
+        row[index] = _block_value(r, column, block_texts)
+    row[_RAW] = _jsonb(raw_text.encode())
+    return row
