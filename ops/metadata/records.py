@@ -316,13 +316,39 @@ def parse_listed(raw: Any) -> ListedDataset:
     )
 
 
+def _fields_of(*kinds: int) -> tuple[tuple[int, str, Any, bool], ...]:
+    """The fields of these kinds, each with its position in _DATASET_FIELDS."""
+    return tuple(
+        (index, key, argument, required)
+        for index, (key, kind, argument, required) in enumerate(_DATASET_FIELDS)
+        if kind in kinds
+    )
+
+
+# parse_dataset's passes, one per kind of field (text and path ids in one: is_path tells).
+_TEXT_FIELDS = tuple(
+    (index, key, argument, required, _DATASET_FIELDS[index][1] == _PATH_ID)
+    for index, key, argument, required in _fields_of(_TEXT, _PATH_ID)
+)
+_DATETIME_FIELDS = _fields_of(_DATETIME)
+_NUMBER_FIELDS = _fields_of(_NUMBER)
+_SIZE_FIELDS = _fields_of(_SIZE)
+_COUNT_FIELDS = _fields_of(_COUNT)
+_BLOCK_COUNT_FIELDS = _fields_of(_BLOCK_COUNT)
+_MAPPING_FIELDS = _fields_of(_MAPPING)
+_FLAG_FIELDS = _fields_of(_FLAG)
+_TEXT_LIST_FIELDS = _fields_of(_TEXT_LIST)
+
+
 def parse_dataset(raw: Any) -> DatasetRecord:
     """One full ``datasetInventories`` record. Lengths match the Dataset model's columns.
 
-    One pass over _DATASET_FIELDS with quick checks for the values the store sends; anything
-    else (absent required fields, JSON-string blocks, bad values) goes to the _Reader, which
-    converts it or raises the field's RecordError. A scan parses every record, so the
-    common case costs no call per field.
+    One pass per kind of field, with quick checks for the values the store sends (a pass
+    over every field, asking each its kind, cost the scan twice as much). The fields that a
+    quick check does not accept (absent required fields, JSON-string blocks, bad values) go
+    to the _Reader afterwards, in _DATASET_FIELDS' order: it converts each or raises the
+    field's RecordError, so a record with several bad fields names the first, as one pass
+    in that order would. A field a quick check accepts is one the _Reader accepts too.
     """
     reader = None if type(raw) is dict else _Reader(raw)  # raises unless a dict
     get = raw.get
@@ -331,92 +357,102 @@ def parse_dataset(raw: Any) -> DatasetRecord:
         # Checked first, as it always was: a record with several bad fields names this one.
         reader = _Reader(raw)
         reader.number("datasetSize")
-    values: list[Any] = []
-    append = values.append
-    for key, kind, argument, required in _DATASET_FIELDS:
+    # In DatasetRecord's order, raw last; None is the value of absent optional dates,
+    # numbers, sizes, mappings and text lists.
+    values: list[Any] = [None] * len(_DATASET_FIELDS) + [raw]
+    unread: list[int] = []
+    for index, key, max_length, required, is_path in _TEXT_FIELDS:
         value = get(key)
-        if kind in (_TEXT, _PATH_ID):
-            if (
-                type(value) is str
-                and 0 < len(value) <= argument
-                and (kind == _TEXT or (_safe_id_match(value) is not None and ".." not in value))
-            ):
-                append(value)
+        if (
+            type(value) is str
+            and 0 < len(value) <= max_length
+            and (not is_path or (_safe_id_match(value) is not None and ".." not in value))
+        ):
+            values[index] = value
+        elif value is None and not required:
+            values[index] = ""
+        else:
+            unread.append(index)
+    for index, key, _, required in _DATETIME_FIELDS:
+        value = get(key)
+        if type(value) is str:
+            try:
+                values[index] = _in_utc(value)
+            except (ValueError, OverflowError):
+                unread.append(index)
+        elif value is not None or required:
+            unread.append(index)
+    for index, key, _, _ in _NUMBER_FIELDS:
+        value = get(key)
+        if type(value) is float or type(value) is int:
+            try:
+                values[index] = float(value)
+            except OverflowError:  # an integer beyond a float's range: the _Reader's, in order
+                unread.append(index)
+        elif value is not None:
+            unread.append(index)
+    for index, key, _, _ in _SIZE_FIELDS:
+        value = get(key)
+        if type(value) is int and 0 <= value <= MAX_SIZE:
+            values[index] = value
+        elif type(value) is float and 0 <= value < 9e18:  # NaN fails this too
+            values[index] = round(value)
+        elif value is not None:
+            unread.append(index)
+    for index, key, _, _ in _COUNT_FIELDS:
+        value = get(key)
+        if type(value) is int and 0 <= value <= MAX_COUNT:
+            values[index] = value
+        elif value is None:
+            values[index] = 0
+        else:
+            unread.append(index)
+    for index, key, block_key_sought, _ in _BLOCK_COUNT_FIELDS:
+        value = get(key)
+        if value is None:
+            values[index] = 0
+            continue
+        if type(value) is dict:
+            count = None
+            for block_key, block_value in value.items():
+                if block_key.lower() == block_key_sought:
+                    count = block_value
+                    break
+            if count is None:
+                values[index] = 0
                 continue
-            if value is None and not required:
-                append("")
+            if type(count) is int and 0 <= count <= MAX_COUNT:
+                values[index] = count
                 continue
-        elif kind == _DATETIME:
-            if type(value) is str:
-                try:
-                    append(_in_utc(value))
-                except (ValueError, OverflowError):
-                    pass
-                else:
-                    continue
-            elif value is None and not required:
-                append(None)
-                continue
-        elif kind == _COUNT:
-            if type(value) is int and 0 <= value <= MAX_COUNT:
-                append(value)
-                continue
-            if value is None:
-                append(0)
-                continue
-        elif kind in (_NUMBER, _SIZE):
-            if value is None:
-                append(None)
-                continue
-            if kind == _NUMBER and (type(value) is float or type(value) is int):
-                append(float(value))
-                continue
-            if type(value) is int and 0 <= value <= MAX_SIZE:
-                append(value)
-                continue
-            if type(value) is float and 0 <= value < 9e18:  # NaN fails this too
-                append(round(value))
-                continue
-        elif kind == _BLOCK_COUNT:
-            if value is None:
-                append(0)
-                continue
-            if type(value) is dict:
-                count = None
-                for block_key, block_value in value.items():
-                    if block_key.lower() == argument:
-                        count = block_value
-                        break
-                if count is None:
-                    append(0)
-                    continue
-                if type(count) is int and 0 <= count <= MAX_COUNT:
-                    append(count)
-                    continue
-        elif kind == _MAPPING:
-            if value is None or type(value) is dict:
-                append(value)
-                continue
-        elif kind == _FLAG:
-            if type(value) is bool:
-                append(value)
-                continue
-            if value is None:
-                append(False)
-                continue
-        elif kind == _TEXT_LIST:
-            if value is None:
-                append(None)
-                continue
-            if type(value) is list:
-                for item in value:
-                    if type(item) is not str or len(item) > argument:
-                        break
-                else:
-                    append(value)
-                    continue
+        unread.append(index)
+    for index, key, _, _ in _MAPPING_FIELDS:
+        value = get(key)
+        if type(value) is dict:
+            values[index] = value
+        elif value is not None:
+            unread.append(index)
+    for index, key, _, _ in _FLAG_FIELDS:
+        value = get(key)
+        if type(value) is bool:
+            values[index] = value
+        elif value is None:
+            values[index] = False
+        else:
+            unread.append(index)
+    for index, key, max_length, _ in _TEXT_LIST_FIELDS:
+        value = get(key)
+        if type(value) is list:
+            for item in value:
+                if type(item) is not str or len(item) > max_length:
+                    unread.append(index)
+                    break
+            else:
+                values[index] = value
+        elif value is not None:
+            unread.append(index)
+    if unread:
         if reader is None:
             reader = _Reader(raw)
-        append(_read_slowly(reader, key, kind, argument, required))
-    append(raw)
+        for index in sorted(unread):
+            values[index] = _read_slowly(reader, *_DATASET_FIELDS[index])
     return DatasetRecord(*values)
