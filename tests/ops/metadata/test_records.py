@@ -138,6 +138,19 @@ def test_a_bad_field_is_an_error_naming_the_dataset_and_the_field(field, value, 
     assert raised.value.dataset_id == "BADONE" and raised.value.field.startswith(field)
 
 
+def test_a_record_with_several_bad_fields_is_the_error_of_the_first_in_the_records_order():
+    # Read by kind (text, then dates, then counts …): the error is still the first field's.
+    record = dataset_record("BADONE", startTime="soon", boundingBox=12, frameCount=-1, health="{")
+
+    with pytest.raises(RecordError) as raised:
+        parse_dataset(record)
+
+    assert raised.value.field == "startTime"
+    with pytest.raises(RecordError) as raised:
+        parse_dataset({**record, "datasetSize": "big"})
+    assert raised.value.field == "datasetSize"
+
+
 @pytest.mark.parametrize("field", ["datasetId", "primaryProposalId", "primaryExperimentId", "bucket",
                                    "observingProgramExecutionId"])  # fmt: skip
 @pytest.mark.parametrize(
