@@ -144,7 +144,10 @@ class _Reader:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(field, f"is {value!r}, not a number")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer (the JSON had no exponent) beyond a float
+            raise self.error(field, f"is {value!r}, beyond a float's range") from None
 
     def count(self, field: str) -> int:
         """A frame count: null means 0."""
@@ -387,7 +390,7 @@ def parse_dataset(raw: Any) -> DatasetRecord:
         if type(value) is float or type(value) is int:
             try:
                 values[index] = float(value)
-            except OverflowError:  # an integer beyond a float's range: the _Reader's, in order
+            except OverflowError:  # the _Reader's error, in field order
                 unread.append(index)
         elif value is not None:
             unread.append(index)

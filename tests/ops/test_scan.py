@@ -258,7 +258,11 @@ def test_a_record_whose_proposal_id_would_leave_a_path_is_an_error_and_the_other
     assert not Proposal.objects.filter(pk=proposal_id).exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [("frameCount", 2**31), ("datasetSize", 1e300)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("frameCount", 2**31), ("datasetSize", 1e300), ("wavelengthMin", 10**400)],
+    ids=["count", "size", "integer-beyond-a-float"],
+)
 def test_a_record_with_a_number_too_big_to_store_is_an_error_and_the_others_are_kept(db, store, field, value):
     store.records["AAAAB"][field] = value
 

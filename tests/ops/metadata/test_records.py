@@ -128,6 +128,9 @@ def test_what_fromisoformat_refuses_or_utc_cannot_hold_is_not_a_datetime(value):
         ("datasetSize", 2**70, f"datasetSize is {float(2**70)!r}, not a size"),
         ("datasetSize", float("nan"), "datasetSize is nan, not a size"),
         ("datasetSize", -3.0, "datasetSize is -3.0, not a size"),
+        # An integer beyond a float, not 1e400 (which the client reads as infinity, as json does).
+        ("wavelengthMax", 10**400, f"wavelengthMax is {10**400}, beyond a float's range"),
+        ("datasetSize", -(10**400), f"datasetSize is {-(10**400)}, beyond a float's range"),
     ],
 )
 def test_a_bad_field_is_an_error_naming_the_dataset_and_the_field(field, value, problem):
