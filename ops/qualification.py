@@ -34,7 +34,7 @@ from psycopg.types.json import Jsonb
 
 from ops import selectors
 from ops.history import Actor, EventRequest, record_events
-from ops.models import Dataset, InstrumentProgram, ObservingProgram, ProgramEvent, Scan
+from ops.models import Dataset, InstrumentProgram, ObservingProgram, Scan
 from ops.pipeline import fewer_collections, one_ahead
 from ops.qualify import DatasetValues, Thresholds, qualify_program, summarise
 from ops.scoring import Term, program_score, terms_from_settings
@@ -257,16 +257,17 @@ class Qualifier:
 
     def _lock_settled(self, program_ids: Collection[str]) -> dict[str, State]:
         """Lock the OPs (in id order, as record_events does) and read their states; the
-        settled qualifiable ones, with their states, in id order."""
+        settled qualifiable ones, with their states, in id order. The state is the locked
+        row's own column, read again in its new version when someone moved the OP while this
+        waited for the lock (see ``ops.scan.events``)."""
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                SELECT program.id, program.newest_dataset_created_at, event.to_state
-                FROM {ObservingProgram._meta.db_table} AS program
-                LEFT JOIN {ProgramEvent._meta.db_table} AS event ON event.id = program.current_event_id
-                WHERE program.id = ANY(%s)
-                ORDER BY program.id
-                FOR UPDATE OF program
+                SELECT id, newest_dataset_created_at, nullif(state, '')
+                FROM {ObservingProgram._meta.db_table}
+                WHERE id = ANY(%s)
+                ORDER BY id
+                FOR UPDATE
                 """,
                 [list(program_ids)],
             )

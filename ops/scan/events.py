@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from django.db import connection
 
 from ops.history import Actor, EventRequest, record_events
-from ops.models import ObservingProgram, ProgramEvent, Scan
+from ops.models import ObservingProgram, Scan
 from ops.scan.grouping import BatchChanges
 from ops.states import ActorKind, State
 
@@ -19,18 +19,20 @@ def record_scan_events(*, scan: Scan, changes: BatchChanges, then: Sequence[Even
     requests ``then`` (the verdicts of the batch's new OPs, which start from ``discovered``),
     in one call: each OP's row is locked, and pointed at its newest event, once."""
     # Lock first (in id order, as record_events does), so that the state read here is
-    # still the state when the same-state event is checked. Plain SQL with an array: the
-    # ORM's IN list of a batch's OPs costs more to build than the statement takes, and
+    # still the state when the same-state event is checked. The state is the locked row's
+    # own column (the history's trigger keeps it): a row that someone moved while this
+    # statement waited for its lock is read again in its new version, whereas a joined
+    # event row would be the old one, and the OP would look new. Plain SQL with an array:
+    # the ORM's IN list of a batch's OPs costs more to build than the statement takes, and
     # record_events reads what it checks itself.
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT program.id, event.to_state, program.dataset_count, program.newest_dataset_created_at
-            FROM {ObservingProgram._meta.db_table} AS program
-            LEFT JOIN {ProgramEvent._meta.db_table} AS event ON event.id = program.current_event_id
-            WHERE program.id = ANY(%s)
-            ORDER BY program.id
-            FOR UPDATE OF program
+            SELECT id, nullif(state, ''), dataset_count, newest_dataset_created_at
+            FROM {ObservingProgram._meta.db_table}
+            WHERE id = ANY(%s)
+            ORDER BY id
+            FOR UPDATE
             """,
             [changes.program_ids],
         )
