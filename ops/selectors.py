@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import msgspec
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.paginator import Page, Paginator
@@ -18,6 +16,7 @@ from django.db import connection
 from django.db.models import Count, Exists, F, JSONField, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from ops import json_text
 from ops.models import (
     Dataset,
     Experiment,
@@ -228,19 +227,7 @@ def latest_reports(*, program_ids: Collection[str]) -> dict[str, dict[str, Any]]
             """,
             [list(program_ids)],
         )
-        return {program_id: _decode_json(text) for program_id, text in cursor.fetchall()}
-
-
-def _decode_json(text: str) -> Any:
-    """A JSON text from a jsonb column, as ``json.loads`` reads it: msgspec, but for numbers
-    beyond a float (jsonb stores any number), which json.loads reads as infinity."""
-    try:
-        return _decode_msgspec(text)
-    except msgspec.ValidationError:
-        return json.loads(text)
-
-
-_decode_msgspec = msgspec.json.Decoder().decode
+        return {program_id: json_text.loads(text) for program_id, text in cursor.fetchall()}
 
 
 def programs_due_for_qualification(*, now: datetime, states: Collection[str]) -> Iterator[str]:

@@ -24,6 +24,7 @@ import msgspec
 import requests
 from django.conf import settings
 
+from ops import json_text
 from ops.metadata.records import RecordError
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,6 @@ class _RecordPage(msgspec.Struct):
 
 
 _decode_record_page = msgspec.json.Decoder(_RecordPage).decode
-_decode = msgspec.json.Decoder().decode
-# Numbers beyond a float (1e400) read as infinity, as json.loads reads them (PostgreSQL's
-# jsonb stores them as they are): every float through float(), so only when msgspec refuses one.
-_decode_beyond_floats = msgspec.json.Decoder(float_hook=float).decode
 # \u0000 not itself escaped (\\u0000 is a backslash, then "u0000"): jsonb refuses it.
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # To name the error of a record that cannot be read.
@@ -86,10 +83,7 @@ def _record_list(elements: Iterable[bytes | msgspec.Raw]) -> RecordList:
     for element in elements:
         try:
             text = str(element, "utf-8")
-            try:
-                record = _decode(element)
-            except msgspec.ValidationError:
-                record = _decode_beyond_floats(element)
+            record = json_text.loads(element)
         except ValueError as error:
             problem = f"is not JSON that PostgreSQL stores ({error})"
         else:
