@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from functools import cache
 from json.decoder import JSONArray
 from json.scanner import py_make_scanner
@@ -74,6 +75,13 @@ _decode_record_page = msgspec.json.Decoder(_RecordPage).decode
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # To name the error of a record that cannot be read.
 _DATASET_ID = re.compile(rb'"datasetId"\s*:\s*"([A-Za-z0-9_.-]{1,100})"')
+
+
+def store_datetime(moment: datetime | None) -> str | None:
+    """A time as the store writes its own: naive ISO in UTC, with microseconds."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def _record_list(elements: Iterable[bytes | msgspec.Raw]) -> RecordList:
@@ -269,9 +277,39 @@ class MetadataClient:
 
     # The queries the project sends.
 
-    def dataset_list(self) -> Iterator[list[dict[str, Any]]]:
-        """Pages of ``{datasetId, primaryProposalId, updateDate}`` for every dataset."""
-        return self.pages("dataset_list", {}, field="datasetInventories")
+    def dataset_list(
+        self,
+        *,
+        created_since: datetime | None = None,
+        updated_since: datetime | None = None,
+        dataset_ids: list[str] | None = None,
+        proposal_ids: list[str] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of ``{datasetId, primaryProposalId, updateDate}`` for every dataset, or for
+        those that every given filter admits (created or updated at or after a time, of
+        these ids, of these proposals)."""
+        variables = {
+            "createDateMin": store_datetime(created_since),
+            "updateDateMin": store_datetime(updated_since),
+            "datasetIds": dataset_ids,
+            "proposalIds": proposal_ids,
+        }
+        return self.pages(
+            "dataset_list",
+            {name: value for name, value in variables.items() if value is not None},
+            field="datasetInventories",
+        )
+
+    def dataset_count(self) -> int:
+        """How many datasets the store has."""
+        answer = self.execute("dataset_count")["datasetInventoriesRecordCount"]
+        count = answer.get("recordCount") if isinstance(answer, dict) else None
+        # bool is an int to Python, not to the schema.
+        if type(count) is not int or count < 0:
+            raise MetadataStoreError(
+                f"The metadata store answered dataset_count with {count!r}, not a count."
+            )
+        return count
 
     def datasets_by_proposal(
         self, proposal_ids: list[str], *, keep_texts: bool = False

@@ -118,6 +118,33 @@ def test_update_date_min_and_paging_by_update_date(server, store):
     assert min(row["updateDate"] for row in rows) == since
 
 
+def test_the_scans_listing_of_changes_filters_by_creation_and_update_dates(server, store):
+    since = sorted(r["createDate"] for r in visible(store, NOW))[-30]
+
+    def listed(**variables):
+        rows = post(server, query("dataset_list"), **variables)["data"]["datasetInventories"]
+        return {row["datasetId"] for row in rows}
+
+    created = {r["datasetId"] for r in visible(store, NOW) if r["createDate"] >= since}
+    assert listed(createDateMin=since) == created
+    assert len(listed(createDateMin=since)) == 30
+    assert listed(updateDateMin=since) == {
+        r["datasetId"] for r in visible(store, NOW) if r["updateDate"] and r["updateDate"] >= since
+    }
+    recent = sorted(listed(updateDateMin=since))[:2]
+    older = sorted(listed() - listed(updateDateMin=since))[:2]
+    assert listed(datasetIds=recent + older, updateDateMin=since) == set(recent)
+
+
+def test_the_count_is_of_every_visible_dataset(server, store, clock):
+    def count():
+        return post(server, query("dataset_count"))["data"]["datasetInventoriesRecordCount"]["recordCount"]
+
+    assert count() == len(visible(store, NOW)) == 300
+    clock.now = NOW + timedelta(days=1)
+    assert count() == len(store.datasets) > 300
+
+
 def test_arriving_datasets_appear_when_the_clock_passes_them(server, store, clock):
     def listed():
         return len(post(server, query("dataset_list"))["data"]["datasetInventories"])

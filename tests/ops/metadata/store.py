@@ -148,13 +148,20 @@ class FakeStore:
         if name == "L2Inversion":
             found = [r for r in self.inversions.values() if r["inversionId"] == variables["inversionId"]]
             return _json({"data": {"l2Inversions": [{f: r.get(f) for f in fields} for r in found]}})
+        if name == "DatasetCount":
+            return _json({"data": {"datasetInventoriesRecordCount": {"recordCount": len(self.records)}}})
         records = sorted(self.records.values(), key=lambda r: r["datasetId"])
-        if name == "DatasetsByProposal":
-            records = [r for r in records if r["primaryProposalId"] in variables["proposalIds"]]
-        elif name == "DatasetsById":
-            records = [r for r in records if r["datasetId"] in variables["datasetIds"]]
-        elif name != "DatasetList":
+        if name not in {"DatasetsByProposal", "DatasetsById", "DatasetList"}:
             return _json({"errors": [{"message": f"unknown operation {name}"}]})
+        if variables.get("proposalIds") is not None:
+            records = [r for r in records if r["primaryProposalId"] in variables["proposalIds"]]
+        if variables.get("datasetIds") is not None:
+            records = [r for r in records if r["datasetId"] in variables["datasetIds"]]
+        for column in ("createDate", "updateDate"):
+            # The store's dates compare as text (naive UTC, microseconds); none is outside.
+            if variables.get(f"{column}Min") is not None:
+                least = variables[f"{column}Min"]
+                records = [r for r in records if isinstance(r.get(column), str) and r[column] >= least]
         if variables.get("pageSize"):
             start = (variables.get("pageNumber", 1) - 1) * variables["pageSize"]
             records = records[start : start + variables["pageSize"]]
