@@ -296,7 +296,8 @@ def scan_at(url: str, *, profile_path: str | None = None) -> ScanTiming:
 def describe(scan) -> str:
     return (
         f"{scan.status}: {scan.new_count} new, {scan.changed_count} changed, "
-        f"{scan.unchanged_count} unchanged, {scan.vanished_count} vanished, {scan.error_count} errors"
+        f"{scan.unchanged_count} unchanged, {scan.vanished_count} vanished, {scan.error_count} errors;"
+        f" listed {scan.listing_description}"
     )
 
 

@@ -259,6 +259,11 @@ LEVEL2_METADATA_BACKOFF_S = env_float("LEVEL2_METADATA_BACKOFF_S", 1.0)
 # The demo store grows every few minutes; scanning it each minute lets a user watch that.
 LEVEL2_METADATA_IS_DEMO = not env_str("LEVEL2_METADATA_URL")
 LEVEL2_SCAN_INTERVAL_S = env_int("LEVEL2_SCAN_INTERVAL_S", 60 if LEVEL2_METADATA_IS_DEMO else 3600)
+# A re-scan lists only the datasets created or updated since the newest date stored, less
+# this overlap (the store's records may show up after their dates: commit lag, clocks); and
+# every dataset at least this often (what a listing of changes cannot see, it then sees).
+LEVEL2_SCAN_LISTING_OVERLAP_S = env_int("LEVEL2_SCAN_LISTING_OVERLAP_S", 3600)
+LEVEL2_SCAN_FULL_LISTING_S = env_int("LEVEL2_SCAN_FULL_LISTING_S", 86400)
 
 # Qualification: the science team's numbers (DESIGN.md, "Qualification rules").
 LEVEL2_SETTLE_DAYS = env_float("LEVEL2_SETTLE_DAYS", 7)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -244,6 +244,9 @@ class Scan(models.Model):
     vanished_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
+    # A re-scan that listed only the datasets created or updated since this time (the
+    # store's clock); null: the scan listed every dataset.
+    listed_since = models.DateTimeField(null=True, blank=True)
 
     # Not stored: set by ops.scan.run_scan on the row it returns. The OPs that its committed
     # batches found new or changed, sorted, for the qualification that follows the scan; of
@@ -262,6 +265,14 @@ class Scan(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
+
+    @property
+    def listing_description(self) -> str:
+        """What the scan listed, in words."""
+        if self.listed_since is None:
+            return "every dataset"
+        since = self.listed_since.astimezone(UTC)
+        return f"the datasets created or updated since {since:%Y-%m-%d %H:%M:%S} UTC, and earlier errors"
 
 
 class ScanError(models.Model):

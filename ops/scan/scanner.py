@@ -1,6 +1,7 @@
 """The scanner: one scan's steps in order, batch after batch.
 
-1. listing: the store's cheap list (fetch thread) beside the stored compare keys; the plan;
+1. listing: the store's cheap list (fetch thread) of every dataset or only of what changed
+   (``listing.choose_scope``) beside the stored compare keys; the plan;
 2. per batch of whole proposals, fetched one batch ahead (fetching), with the rules of its
    new OPs run on the records there (qualifying), in one transaction: upserting (proposals,
    experiments, OPs, IPs, datasets, vanished), grouping (what changed per OP), the OPs'
@@ -28,7 +29,17 @@ from ops.scan import upserting
 from ops.scan.events import record_scan_events
 from ops.scan.fetching import FetchedBatch, fetch_batch
 from ops.scan.grouping import group_changes
-from ops.scan.listing import Stored, batches, list_store, plan, read_stored
+from ops.scan.listing import (
+    EVERYTHING,
+    Listing,
+    Scope,
+    Stored,
+    batches,
+    choose_scope,
+    list_store,
+    plan,
+    read_stored,
+)
 from ops.scan.qualifying import BatchVerdicts, Qualifying
 from ops.scan.statistics import Statistics
 from ops.signals import datasets_changed
@@ -44,8 +55,11 @@ class Scanner:
         client: MetadataClient,
         changed_program_ids: set[str],
         qualified_program_ids: set[str],
+        list_everything: bool = False,
     ):
         self.scan = scan
+        # List every dataset even where a listing of changes would do (``choose_scope``).
+        self.list_everything = list_everything
         self.client = client
         self.stored: dict[str, Stored] = {}
         self.descriptions: dict[str, str] | None = None
@@ -59,16 +73,28 @@ class Scanner:
     def run(self) -> None:
         fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"scan-{self.scan.pk}-fetch")
         try:
-            # The store lists its datasets while the database lists what is stored.
-            listing = fetcher.submit(list_store, client=self.client, scan=self.scan)
-            self.stored = read_stored()
-            listed = listing.result()
+            listed = self._list(fetcher, choose_scope(scan=self.scan, everything=self.list_everything))
+            if listed.misses(stored=self.stored):
+                log.info(
+                    "scan %s: the store counts %s datasets, not the %d stored and %d listed new: "
+                    "listing every dataset",
+                    self.scan.pk,
+                    listed.store_count,
+                    listed.scope.stored_count,
+                    len(listed.ids() - self.stored.keys()),
+                )
+                listed = self._list(fetcher, EVERYTHING)
             self._save_errors(listed.errors)
-            self.statistics = Statistics(stored=len(self.stored))
+            stored_count = len(self.stored) if listed.scope.everything else listed.scope.stored_count
+            self.statistics = Statistics(stored=stored_count)
+            # Of a listing of changes, the OPs of the datasets listed: enough, as an OP taken
+            # for new costs only its rules' time (only the OPs a batch makes get verdicts).
             self.qualifying.known_program_ids = {known.program_id for known in self.stored.values()}
             work, unchanged = plan(listing=listed, stored=self.stored)
+            Scan.objects.filter(pk=self.scan.pk).update(
+                proposals_total=len(work), unchanged_count=unchanged, listed_since=listed.scope.since
+            )
             del listed
-            Scan.objects.filter(pk=self.scan.pk).update(proposals_total=len(work), unchanged_count=unchanged)
 
             def fetch(batch) -> tuple[FetchedBatch, BatchVerdicts]:
                 fetched = fetch_batch(client=self.client, scan=self.scan, batch=batch)
@@ -81,6 +107,18 @@ class Scanner:
         finally:
             # After an error, the fetch underway ends on its own; nobody waits for it.
             fetcher.shutdown(wait=False, cancel_futures=True)
+
+    def _list(self, fetcher: ThreadPoolExecutor, scope: Scope) -> Listing:
+        """The store's list of the scope, and ``stored``: the compare keys of every stored
+        dataset, or of a listing of changes, those of the datasets it listed."""
+        # The store lists its datasets while the database lists what is stored.
+        listing = fetcher.submit(list_store, client=self.client, scan=self.scan, scope=scope)
+        if scope.everything:
+            self.stored = read_stored()
+            return listing.result()
+        listed = listing.result()
+        self.stored = read_stored(listed.ids())
+        return listed
 
     def _store_batch(self, fetched: FetchedBatch, verdicts: BatchVerdicts) -> None:
         """Write one fetched batch in one transaction; its OPs are then up for qualification.

@@ -23,7 +23,11 @@ REQUEST_WAIT_LIMIT = timedelta(minutes=5)
 
 
 def run_scan(
-    *, trigger: Scan.Trigger, user: AbstractBaseUser | None = None, scan: Scan | None = None
+    *,
+    trigger: Scan.Trigger,
+    user: AbstractBaseUser | None = None,
+    scan: Scan | None = None,
+    list_everything: bool = False,
 ) -> Scan:
     """Run one scan to the end and return its row (succeeded, or failed with a message).
 
@@ -33,7 +37,8 @@ def run_scan(
     qualification that follows (``ops.qualification.qualify_after_scan``) does the rest.
     ``scan`` is a row made beforehand (the "Scan now" button); otherwise one is made here.
     Raises ScanAlreadyRunning, without making a row, when another scan is running; a row
-    made beforehand is then marked failed with that reason.
+    made beforehand is then marked failed with that reason. A re-scan lists only what changed
+    in the store unless ``list_everything`` (``ops.scan.listing.choose_scope``).
     """
     try:
         with scan_lock():
@@ -48,6 +53,7 @@ def run_scan(
                         client=client,
                         changed_program_ids=changed_program_ids,
                         qualified_program_ids=qualified_program_ids,
+                        list_everything=list_everything,
                     )
                     scanner.run()
                 _finish(scan, status=Scan.Status.SUCCEEDED)

@@ -124,7 +124,9 @@ def test_a_second_scan_of_the_same_store_changes_nothing(db, store):
     assert (scan.proposals_total, scan.error_count) == (0, 0)
     assert ProgramEvent.objects.count() == events_before
     assert list(Dataset.objects.order_by("id").values()) == rows_before
-    assert store.operations() == ["DatasetList"]
+    # A listing of changes (tests/ops/test_scan_listing.py): nothing to fetch.
+    assert store.operations() == ["DatasetCount", "DatasetList", "DatasetList"]
+    assert scan.listed_since is not None
     assert scan.changed_program_ids == ()
 
 
@@ -134,12 +136,14 @@ def test_records_without_an_update_date_or_updated_at_creation_are_unchanged_on_
     run_scan(trigger=Scan.Trigger.COMMAND)
     assert Dataset.objects.get(pk="AAAAA").update_date == Dataset.objects.get(pk="AAAAA").create_date
 
-    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+    # Every dataset listed: these records' dates move back, which a listing of changes
+    # (since the newest date stored) would not see.
+    scan = run_scan(trigger=Scan.Trigger.COMMAND, list_everything=True)
     assert (scan.changed_count, scan.unchanged_count) == (0, 4)
 
     store.records["AAAAA"]["updateDate"] = store.records["AAAAA"]["createDate"]
     store.records["AAAAB"]["updateDate"] = None
-    scan = run_scan(trigger=Scan.Trigger.COMMAND)
+    scan = run_scan(trigger=Scan.Trigger.COMMAND, list_everything=True)
     assert scan.changed_count == 2
 
 
@@ -156,8 +160,8 @@ def test_rescan_fetches_only_new_and_changed_datasets(db, store):
     scan = run_scan(trigger=Scan.Trigger.COMMAND)
 
     assert (scan.new_count, scan.changed_count, scan.unchanged_count) == (1, 1, 3)
-    assert store.operations() == ["DatasetList", "DatasetsById"]
-    assert store.sent[1].variables["datasetIds"] == ["AAAAC", "AAAAA"]
+    assert store.operations() == ["DatasetCount", "DatasetList", "DatasetList", "DatasetsById"]
+    assert store.sent[3].variables["datasetIds"] == ["AAAAC", "AAAAA"]
     changed = Dataset.objects.get(pk="AAAAA")
     assert (changed.frame_count, changed.first_seen_at, changed.raw) == (
         500,
@@ -177,7 +181,7 @@ def test_rescan_fetches_only_new_and_changed_datasets(db, store):
     assert scan.changed_program_ids == (OP_A,)
 
 
-def test_a_new_proposal_is_fetched_whole(db, store):
+def test_a_new_proposal_is_fetched_whole_when_every_dataset_is_listed(db, store):
     run_scan(trigger=Scan.Trigger.COMMAND)
     store.sent.clear()
     store.add(
@@ -190,7 +194,7 @@ def test_a_new_proposal_is_fetched_whole(db, store):
         )
     )
 
-    run_scan(trigger=Scan.Trigger.COMMAND)
+    run_scan(trigger=Scan.Trigger.COMMAND, list_everything=True)
 
     # eid_1_1 is a new experiment, though the store has no description for it.
     assert store.operations() == ["DatasetList", "DatasetsByProposal", "ExperimentDescriptions"]

@@ -27,9 +27,10 @@ def test_prints_the_summary_and_errors(db, store):
     scan = Scan.objects.get()
     lines = out.getvalue().splitlines()
     assert lines[0].startswith(f"scan {scan.pk} succeeded in ")
-    assert lines[1:6] == ["new: 1", "changed: 0", "unchanged: 0", "vanished: 0", "errors: 1"]
-    assert lines[6] == "error AAAAB: dataset AAAAB: frameCount is -3, not a count"
-    assert lines[7].startswith("qualification: considered 1, not settled 0, not qualifiable 0, unchanged 0, ")
+    assert lines[1] == "listed: every dataset"
+    assert lines[2:7] == ["new: 1", "changed: 0", "unchanged: 0", "vanished: 0", "errors: 1"]
+    assert lines[7] == "error AAAAB: dataset AAAAB: frameCount is -3, not a count"
+    assert lines[8].startswith("qualification: considered 1, not settled 0, not qualifiable 0, unchanged 0, ")
     assert scan.trigger == Scan.Trigger.COMMAND
 
 
@@ -101,3 +102,21 @@ def test_a_rescan_of_an_unchanged_store_qualifies_nothing(db, store):
     call_command("scan", stdout=out)
 
     assert "qualification: considered 0, " in out.getvalue()
+
+
+def test_a_rescan_lists_what_changed_and_full_lists_every_dataset(db, store):
+    call_command("scan", stdout=StringIO())
+    store.sent.clear()
+
+    out = StringIO()
+    call_command("scan", stdout=out)
+    assert out.getvalue().splitlines()[1].startswith("listed: the datasets created or updated since ")
+    assert store.operations()[0] == "DatasetCount"
+
+    store.sent.clear()
+    out = StringIO()
+    call_command("scan", "--full", stdout=out)
+    assert out.getvalue().splitlines()[1] == "listed: every dataset"
+    # AAAAB, still not stored, is fetched again.
+    assert store.operations() == ["DatasetList", "DatasetsById"]
+    assert store.sent[0].variables == {"pageSize": 5000, "pageNumber": 1}

@@ -17,13 +17,21 @@ class Command(BaseCommand):
         "Exits non-zero if the scan failed."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="list every dataset of the store, not only those created or updated since the last scan",
+        )
+
     def handle(self, *args, **options):
         try:
-            scan = run_scan(trigger=Scan.Trigger.COMMAND)
+            scan = run_scan(trigger=Scan.Trigger.COMMAND, list_everything=options["full"])
         except ScanAlreadyRunning as error:
             raise CommandError(str(error)) from None
         duration = scan.duration.total_seconds() if scan.duration else 0.0
         self.stdout.write(f"scan {scan.pk} {scan.status} in {duration:.1f} s")
+        self.stdout.write(f"listed: {scan.listing_description}")
         for label, count in [
             ("new", scan.new_count),
             ("changed", scan.changed_count),
