@@ -24,7 +24,7 @@ import os
 import sys
 import threading
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 # The project's own schema, the one its queries are checked against.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "ops" / "metadata" / "schema.graphql"
+DATE_COLUMNS = ("createDate", "updateDate")
 SORTABLE_COLUMNS = {"createDate", "updateDate", "datasetId", "startTime"}
 # Filters of DatasetInventoriesRequest the demo store honours; any other one is refused
 # with an error, so that a query relying on it is noticed rather than answered wrongly.
@@ -111,6 +112,13 @@ class StoreIndex:
         }
         self._sorted_cache: dict[tuple[int, str], list[Record]] = {}
         self._sorted_lock = threading.Lock()
+        # By date column: the dates of the records that have it, in order, and those records
+        # (the datasets are in createDate order already).
+        by_update = sorted((r for r in self.datasets if r.get("updateDate")), key=itemgetter("updateDate"))
+        self._by_date = {
+            "createDate": (self.create_dates, self.datasets),
+            "updateDate": ([record["updateDate"] for record in by_update], by_update),
+        }
 
     def visible_count(self, clock_text: str) -> int:
         return bisect_right(self.create_dates, clock_text)
@@ -128,6 +136,13 @@ class StoreIndex:
             with self._sorted_lock:
                 self._sorted_cache = {key: cached}
         return cached
+
+    def since(self, column: str, least: str) -> list[Record]:
+        """The records whose date ``column`` is at least ``least``, visible or not: a
+        re-scan's listing of changes is answered as a store's index would, not by reading
+        every record."""
+        dates, records = self._by_date[column]
+        return records[bisect_left(dates, least) :]
 
 
 def _sort_key(column: str) -> Callable[[Record], Any]:
@@ -296,10 +311,13 @@ class DemoStoreApi:
             for proposal_id in dict.fromkeys(proposal_ids):
                 visible = bisect_right(index.proposal_create_dates.get(proposal_id, ()), clock_text)
                 records.extend(index.by_proposal.get(proposal_id, ())[:visible])
+        elif since_column := next((c for c in DATE_COLUMNS if filters.get(f"{c}Min") is not None), None):
+            since = index.since(since_column, store_datetime(filters[f"{since_column}Min"]))
+            records = [r for r in since if r["createDate"] <= clock_text]
         else:
             records = index.all_sorted(index.visible_count(clock_text), sort_column)
             needs_sort = False
-        for column in ("createDate", "updateDate"):
+        for column in DATE_COLUMNS:
             # A record without the date is outside every range of it.
             if filters.get(f"{column}Min") is not None:
                 least = store_datetime(filters[f"{column}Min"])
