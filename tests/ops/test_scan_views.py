@@ -1,5 +1,7 @@
 """The Scans pages: list with live progress, "Scan now" for staff, detail with errors."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 
@@ -74,6 +76,22 @@ def test_the_detail_page_lists_errors_with_their_records(viewer_client, db):
     assert "<code>AAAAB</code>" in html and "frameCount is &#x27;many&#x27;, not a count" in html
     assert "<code>pid_2_7</code>" in html
     assert viewer_client.get(reverse("ops:scan-detail", args=[scan.pk + 1])).status_code == 404
+
+
+def test_the_detail_page_says_what_the_scan_listed(viewer_client, db):
+    full = ScanFactory(status=Scan.Status.SUCCEEDED)
+    changes = ScanFactory(
+        status=Scan.Status.SUCCEEDED, listed_since=dt.datetime(2026, 12, 6, 13, 16, 14, 500, tzinfo=dt.UTC)
+    )
+
+    def listed(scan):
+        html = viewer_client.get(reverse("ops:scan-detail", args=[scan.pk])).content.decode()
+        return html.split("<dt>Listed</dt><dd>")[1].split("</dd>")[0]
+
+    assert listed(full) == "Every dataset"
+    assert listed(changes) == (
+        "The datasets created or updated since 2026-12-06 13:16:14 UTC, and earlier errors"
+    )
 
 
 def test_the_detail_summary_polls_while_running(viewer_client, db):
