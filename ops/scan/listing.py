@@ -33,9 +33,6 @@ BATCH_DATASETS = 2000
 # A previous scan's errors that a listing of changes lists again, at most (by id, and by
 # proposal for a proposal the store did not answer for); beyond, every dataset is listed.
 RETRY_RECORDS_MAX = 1000
-# Stored dates beyond our clock by more than this are a bad record's, not the store's clock:
-# they do not move the time a listing of changes starts from.
-STORE_CLOCK_AHEAD_MAX = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -118,7 +115,9 @@ def choose_scope(*, scan: Scan, everything: bool = False) -> Scope:
                 max(update_date) FILTER (WHERE update_date <= %s)
             FROM {Dataset._meta.db_table}
             """,
-            [now + STORE_CLOCK_AHEAD_MAX],
+            # A date beyond our clock is a bad record's (or a store clock ahead of ours): it
+            # would hide the changes dated before it. Leaving it out only lists more.
+            [now],
         )
         stored_count, newest = cursor.fetchone()
     if newest is None:
