@@ -105,7 +105,8 @@ def choose_scope(*, scan: Scan, everything: bool = False) -> Scope:
         or full_listing < now - timedelta(seconds=settings.LEVEL2_SCAN_FULL_LISTING_S)
     ):
         return EVERYTHING
-    retry = tuple(previous.errors.values_list("record", flat=True).distinct()[: RETRY_RECORDS_MAX + 1])
+    records = previous.errors.order_by("record").values_list("record", flat=True).distinct()
+    retry = tuple(records[: RETRY_RECORDS_MAX + 1])
     if len(retry) > RETRY_RECORDS_MAX:
         return EVERYTHING
     with connection.cursor() as cursor:

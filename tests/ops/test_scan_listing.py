@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 import ops.scan.listing
-from ops.models import Dataset, Scan
+from ops.models import Dataset, Scan, ScanError
 from ops.scan import run_scan
 from tests.ops.metadata.store import Failure, dataset_record
 
@@ -164,10 +164,14 @@ def test_a_proposal_the_store_did_not_answer_for_is_listed_again(db, store, monk
 
 
 def test_too_many_errors_to_list_again_list_every_dataset(db, store, monkeypatch):
-    store.add(old_record("BAD01", frameCount=-3))
-    run_scan(trigger=Scan.Trigger.COMMAND)
-    monkeypatch.setattr(ops.scan.listing, "RETRY_RECORDS_MAX", 0)
+    store.add(old_record("BAD01", frameCount=-3), old_record("BAD02", frameCount=-3))
+    first = run_scan(trigger=Scan.Trigger.COMMAND)
+    # Two errors of one record are one record to list again.
+    ScanError.objects.create(scan=first, record="BAD01", message="again")
+    monkeypatch.setattr(ops.scan.listing, "RETRY_RECORDS_MAX", 2)
+    assert run_scan(trigger=Scan.Trigger.COMMAND).listed_since is not None
 
+    monkeypatch.setattr(ops.scan.listing, "RETRY_RECORDS_MAX", 1)
     assert run_scan(trigger=Scan.Trigger.COMMAND).listed_since is None
 
 
