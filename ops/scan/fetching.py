@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
 
 from ops.metadata.client import MetadataClient, MetadataStoreError
 from ops.metadata.records import DatasetRecord, RecordError, parse_dataset
 from ops.models import Scan, ScanError
 from ops.scan.listing import BATCH_DATASETS, ProposalWork
-from ops.scan.upserting import dataset_row
+from ops.scan.upserting import CopyEncoder, CopyRow, dataset_row
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +26,11 @@ class FetchedBatch:
     """One batch as fetched and parsed: its records and the errors of the rest."""
 
     proposals: list[ProposalWork]
+    # When the store answered: the batch's "now", which its new datasets' first_seen_at holds.
+    seen_at: datetime = field(default_factory=timezone.now)
     records: list[DatasetRecord] = field(default_factory=list)
-    # The records as COPY rows (``dataset_row``), in the same order.
-    rows: list[list[object]] = field(default_factory=list)
+    # The records as COPY tuples (``CopyEncoder``), in the same order.
+    rows: list[CopyRow] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
     # The store did not answer for these proposals (one error each): nothing else to write.
     fetch_failed: bool = False
@@ -44,13 +49,15 @@ def fetch_batch(*, client: MetadataClient, scan: Scan, batch: list[ProposalWork]
             errors=[ScanError(scan=scan, record=p.proposal_id, message=str(error)) for p in batch],
             fetch_failed=True,
         )
+    seen_at = timezone.now()
+    encoder = CopyEncoder(first_seen_at=seen_at)
     wanted = {dataset_id for proposal in batch for dataset_id in proposal.fetch_ids}
-    records: dict[str, tuple[DatasetRecord, list[object]]] = {}
+    records: dict[str, tuple[DatasetRecord, CopyRow]] = {}
     errors: list[ScanError] = []
     for raw, raw_text in zip(raw_records, raw_texts, strict=True):
         try:
             record = parse_dataset(raw)
-            row = dataset_row(record, raw_text)
+            row = encoder.encode(dataset_row(record, raw_text))
         except RecordError as error:
             if error.dataset_id in wanted or error.dataset_id == "?":
                 errors.append(ScanError(scan=scan, record=error.dataset_id, message=str(error)))
@@ -60,6 +67,7 @@ def fetch_batch(*, client: MetadataClient, scan: Scan, batch: list[ProposalWork]
             records[record.dataset_id] = (record, row)
     return FetchedBatch(
         proposals=batch,
+        seen_at=seen_at,
         records=[record for record, _ in records.values()],
         rows=[row for _, row in records.values()],
         errors=errors,

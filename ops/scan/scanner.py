@@ -143,11 +143,12 @@ class Scanner:
     def _write(self, fetched: FetchedBatch, verdicts: BatchVerdicts) -> tuple[list[str], list[str]]:
         """Store the batch and record its events; the OPs that are new or changed, and those
         of them whose verdicts were recorded."""
-        now = timezone.now()
+        # When the store answered for the batch, which its new datasets' rows already hold.
+        now = fetched.seen_at
         records = fetched.records
         upserting.insert_proposals({r.proposal_id for r in records})
         new_program_ids = upserting.insert_programs(records, now=now)
-        upserting.upsert_datasets(fetched.rows, stored_ids=self.stored, now=now)
+        upserting.upsert_datasets(fetched.rows, stored_ids=self.stored)
         vanished_ids = [dataset_id for proposal in fetched.proposals for dataset_id in proposal.vanished_ids]
         upserting.mark_vanished(vanished_ids, now=now)
         changes = group_changes(records=records, vanished_ids=vanished_ids, stored=self.stored)

@@ -13,12 +13,15 @@ from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
 from django.db import connection
-from psycopg import sql
+from psycopg import adapters, sql
+from psycopg._copy_base import format_row_binary
+from psycopg.adapt import Transformer
+from psycopg.pq import Format
 
 from ops.metadata.records import DatasetRecord, RecordError
 from ops.models import Dataset, Experiment, InstrumentProgram, ObservingProgram, Proposal, key_numbers
@@ -67,7 +70,12 @@ COPY_TYPES = {
     "browse_movie_url": "varchar",
     "raw": "bytea",
 }
-assert list(COPY_TYPES) == RECORD_COLUMNS
+assert list(COPY_TYPES) == RECORD_COLUMNS and RECORD_COLUMNS[0] == "id"
+
+# Binary COPY's header (its signature, no flags, no header extension) and trailer: the
+# writing thread sends each batch's tuples, made beforehand (``CopyEncoder``), in one piece.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
 
 # JSON blocks that are in the raw record too, by column. Each column gets the block's JSON
 # text as the store wrote it (an object in the record, or the JSON text sent as a string):
@@ -189,8 +197,8 @@ def insert_programs(records: list[DatasetRecord], *, now: datetime) -> set[str]:
     return new_program_ids
 
 
-def upsert_datasets(rows: list[list[object]], *, stored_ids: Container[str], now: datetime) -> None:
-    """Insert or update the datasets, ``rows`` as ``dataset_row`` makes them.
+def upsert_datasets(rows: list[CopyRow], *, stored_ids: Container[str]) -> None:
+    """Insert or update the datasets, ``rows`` as ``CopyEncoder`` makes them.
 
     Those not in ``stored_ids`` (all of a first scan) are new: COPY puts them straight into
     the table. The scan holds the scan lock, so nobody else adds datasets meanwhile. The
@@ -198,23 +206,16 @@ def upsert_datasets(rows: list[list[object]], *, stored_ids: Container[str], now
     builds one SQL text with 30 parameters per row, which costs the scan more than the
     database's own work; COPY sends rows as they are.)
     """
-    new_rows: list[list[object]] = []
-    stored_rows: list[list[object]] = []
+    new_rows: list[CopyRow] = []
+    stored_rows: list[CopyRow] = []
     for row in rows:
-        (stored_rows if row[0] in stored_ids else new_rows).append(row)
+        (stored_rows if row.dataset_id in stored_ids else new_rows).append(row)
     table = sql.Identifier(Dataset._meta.db_table)
-    record_columns = sql.SQL(", ").join(map(sql.Identifier, RECORD_COLUMNS))
+    columns = sql.SQL(", ").join(map(sql.Identifier, [*RECORD_COLUMNS, "first_seen_at"]))
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
         if new_rows:
-            with cursor.copy(
-                sql.SQL("COPY {} ({}, first_seen_at) FROM STDIN (FORMAT BINARY)").format(
-                    table, record_columns
-                )
-            ) as copy:
-                copy.set_types([*COPY_TYPES.values(), "timestamptz"])
-                for row in new_rows:
-                    copy.write_row([*row, now])
+            _copy(cursor, sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, columns), new_rows)
         if not stored_rows:
             return
         # A stored dataset keeps its first_seen_at; a listed one is not vanished.
@@ -225,24 +226,30 @@ def upsert_datasets(rows: list[list[object]], *, stored_ids: Container[str], now
         )
         cursor.execute(
             sql.SQL("CREATE TEMP TABLE scan_dataset_upsert AS SELECT {} FROM {} WITH NO DATA").format(
-                record_columns, table
+                columns, table
             )
         )
-        with cursor.copy(
-            sql.SQL("COPY scan_dataset_upsert ({}) FROM STDIN (FORMAT BINARY)").format(record_columns)
-        ) as copy:
-            copy.set_types(list(COPY_TYPES.values()))
-            for row in stored_rows:
-                copy.write_row(row)
+        _copy(
+            cursor,
+            sql.SQL("COPY scan_dataset_upsert ({}) FROM STDIN (FORMAT BINARY)").format(columns),
+            stored_rows,
+        )
         cursor.execute(
             sql.SQL(
-                "INSERT INTO {table} ({record_columns}, first_seen_at, vanished_at)"
-                " SELECT {record_columns}, %s, NULL FROM scan_dataset_upsert"
+                "INSERT INTO {table} ({columns}, vanished_at)"
+                " SELECT {columns}, NULL FROM scan_dataset_upsert"
                 " ON CONFLICT (id) DO UPDATE SET {updates}"
-            ).format(table=table, record_columns=record_columns, updates=updates),
-            [now],
+            ).format(table=table, columns=columns, updates=updates)
         )
         cursor.execute("DROP TABLE scan_dataset_upsert")
+
+
+def _copy(cursor: psycopg.Cursor, statement: sql.Composed, rows: list[CopyRow]) -> None:
+    """Binary COPY of ``rows`` (their tuples made beforehand) in one piece."""
+    data = b"".join([_COPY_HEADER, *(row.data for row in rows), _COPY_TRAILER])
+    with cursor.copy(statement) as copy:
+        # A view: psycopg sends a large buffer in slices, which then are not copies.
+        copy.write(memoryview(data))
 
 
 def mark_vanished(dataset_ids: list[str], *, now: datetime) -> None:
@@ -330,6 +337,36 @@ _record_values = attrgetter(
 _UPDATE_DATE = RECORD_COLUMNS.index("update_date")
 _BLOCK_INDEXES = [(RECORD_COLUMNS.index(column), column) for column in BLOCKS_IN_RAW]
 _RAW = RECORD_COLUMNS.index("raw")
+
+
+class CopyRow(NamedTuple):
+    """A dataset's row as one binary COPY tuple (``CopyEncoder``), with the dataset's id."""
+
+    dataset_id: str
+    data: bytes | bytearray
+
+
+class CopyEncoder:
+    """Rows as ``dataset_row`` makes them, as binary COPY tuples of RECORD_COLUMNS and
+    first_seen_at (``COPY_TYPES``, then timestamptz): made in the read-ahead thread with the
+    rest of the row, so that the writing thread only sends them. Encoding a batch's rows
+    (psycopg's own C encoder, as ``Copy.write_row`` runs it) there used to take a quarter of
+    the writing thread's time, and held the GIL while the database waited for the rows.
+    One per batch and thread: psycopg's Transformer keeps state of its own.
+    """
+
+    def __init__(self, *, first_seen_at: datetime):
+        self.first_seen_at = first_seen_at
+        self._transformer = Transformer()
+        self._transformer.set_dumper_types(
+            [adapters.types.get_oid(name) for name in [*COPY_TYPES.values(), "timestamptz"]], Format.BINARY
+        )
+
+    def encode(self, row: list[Any]) -> CopyRow:
+        """A row that ``dataset_row`` made (its id first), as a COPY tuple."""
+        data = bytearray()
+        format_row_binary([*row, self.first_seen_at], self._transformer, data)
+        return CopyRow(row[0], data)
 
 
 def dataset_row(r: DatasetRecord, raw_text: str | None = None) -> list[object]:

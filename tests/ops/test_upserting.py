@@ -12,7 +12,7 @@ from psycopg import sql
 from ops.metadata.records import RecordError, parse_dataset
 from ops.models import Dataset, Scan
 from ops.scan import run_scan
-from ops.scan.upserting import COPY_TYPES, RECORD_COLUMNS, dataset_row, upsert_datasets
+from ops.scan.upserting import COPY_TYPES, RECORD_COLUMNS, CopyEncoder, dataset_row, upsert_datasets
 from tests.factories import DatasetFactory, InstrumentProgramFactory
 from tests.ops.metadata.store import dataset_record
 
@@ -30,6 +30,12 @@ def row_of(raw, **overrides):
     return dataset_row(parse_dataset(raw), json.dumps(raw))
 
 
+def copy_rows(rows):
+    """The rows as the read-ahead thread sends them, first seen at NOW."""
+    encoder = CopyEncoder(first_seen_at=NOW)
+    return [encoder.encode(row) for row in rows]
+
+
 def test_new_and_stored_datasets_in_one_batch_are_inserted_and_updated(db):
     ip = InstrumentProgramFactory()
     stored = DatasetFactory(id="STORED", instrument_program=ip, frame_count=1)
@@ -43,7 +49,7 @@ def test_new_and_stored_datasets_in_one_batch_are_inserted_and_updated(db):
     )
     rows = [row_of(record, datasetId=dataset_id) for dataset_id in ["STORED", "NEW", "GONE"]]
 
-    upsert_datasets(rows, stored_ids={"STORED", "GONE"}, now=NOW)
+    upsert_datasets(copy_rows(rows), stored_ids={"STORED", "GONE"})
 
     datasets = {d.pk: d for d in Dataset.objects.all()}
     assert set(datasets) == {"STORED", "NEW", "GONE"}
@@ -113,7 +119,7 @@ def test_binary_copy_stores_what_text_copy_of_the_same_values_stored(db):
     rows = [dataset_row(parse_dataset(raw), json.dumps(raw, ensure_ascii=False)) for raw in raws]
     DatasetFactory(id="ODD", instrument_program=ip)
 
-    upsert_datasets(rows, stored_ids={"ODD"}, now=NOW)
+    upsert_datasets(copy_rows(rows), stored_ids={"ODD"})
 
     columns = sql.SQL(", ").join(map(sql.Identifier, RECORD_COLUMNS))
     with connection.cursor() as django_cursor:
