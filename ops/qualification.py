@@ -35,7 +35,7 @@ from psycopg.types.json import Jsonb
 from ops import selectors
 from ops.history import Actor, EventRequest, record_events
 from ops.models import Dataset, InstrumentProgram, ObservingProgram, Scan
-from ops.pipeline import fewer_collections, one_ahead
+from ops.pipeline import bulk_work, one_ahead
 from ops.qualify import DatasetValues, Thresholds, qualify_program, summarise
 from ops.scoring import Term, program_score, terms_from_settings
 from ops.states import WORK_STARTED_STATES, ActorKind, State
@@ -110,7 +110,7 @@ def qualify_programs(
     qualifier = Qualifier(now=now, summary=summary)
     # The rules of the next chunk run in a thread while this chunk's events are written: the
     # rules are Python, the writes mostly PostgreSQL's work.
-    with fewer_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualification") as pool:
+    with bulk_work(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualification") as pool:
         for computed in one_ahead(pool, qualifier.compute, map(qualifier.read, batched(ids, chunk_size))):
             qualifier.record(computed)
     log.info("qualification: %s", summary)

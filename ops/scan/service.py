@@ -11,7 +11,7 @@ from django.utils import timezone
 from ops import selectors
 from ops.metadata.client import MetadataClient, MetadataStoreError
 from ops.models import Scan
-from ops.pipeline import fewer_collections
+from ops.pipeline import bulk_work
 from ops.scan.lock import ScanAlreadyRunning, scan_lock
 from ops.scan.scanner import Scanner
 
@@ -47,7 +47,7 @@ def run_scan(
             qualified_program_ids: set[str] = set()
             scanner = None
             try:
-                with MetadataClient() as client, fewer_collections():
+                with MetadataClient() as client, bulk_work():
                     scanner = Scanner(
                         scan=scan,
                         client=client,
