@@ -237,3 +237,19 @@ def test_raw_is_stored_without_compression(db, store):
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_column_compression(raw), count(*) FROM ops_dataset GROUP BY 1")
         assert cursor.fetchall() == [(None, 3)]
+
+
+def test_raw_stays_in_its_row_unless_the_row_outgrows_a_page(db, store):
+    # Rows over the default 2 kB toast target, one of them over a page.
+    store.records["AAAAA"]["calibrationDocumentationUrl"] = "https://docs.dkist.nso.edu/" + "a" * 3000
+    store.records["AAAAB"]["calibrationDocumentationUrl"] = "https://docs.dkist.nso.edu/" + "b" * 10000
+
+    run_scan(trigger=Scan.Trigger.COMMAND)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, pg_column_toast_chunk_id(raw) IS NOT NULL, pg_column_compression(raw)"
+            " FROM ops_dataset ORDER BY id"
+        )
+        assert cursor.fetchall() == [("AAAAA", False, None), ("AAAAB", True, None), ("AAAAC", False, None)]
+    assert Dataset.objects.get(pk="AAAAB").raw == store.records["AAAAB"]
